@@ -1,0 +1,22 @@
+//! The Sluice control plane: sources collect Kubernetes objects into a [`Snapshot`], the pure
+//! [`translate`] function turns a snapshot into one immutable [`RoutingTable`], and a
+//! [`Publisher`] swaps it in for the data plane.
+//!
+//! This crate never depends on pingora: everything here is plain data and can be tested and
+//! benchmarked without a proxy.
+
+pub mod error;
+pub mod manifests;
+pub mod matching;
+pub mod pipeline;
+pub mod publish;
+pub mod snapshot;
+pub mod table;
+pub mod translate;
+
+pub use error::{Error, Result};
+pub use pipeline::Pipeline;
+pub use publish::{Outcome, Published, Publisher};
+pub use snapshot::{ObjectKind, ObjectRef, Snapshot};
+pub use table::{Backend, BackendKey, Endpoint, Route, RoutingTable};
+pub use translate::{translate, ClassSettings, Invalid, Translation, Warning};

@@ -1,0 +1,74 @@
+//! The one pipeline both sources feed: translate a snapshot, report new warnings, publish.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tracing::{info, warn};
+
+use crate::publish::{Outcome, Publisher};
+use crate::snapshot::Snapshot;
+use crate::translate::{translate, ClassSettings, Warning};
+
+/// Counters about rebuilds, read by the metrics endpoint at scrape time.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Whether the last rebuild had every source object readable (no rejected file or object).
+    pub last_source_ok: AtomicBool,
+    /// Number of warnings of the last translation.
+    pub warnings: AtomicU64,
+    /// Number of rebuilds (translations) so far.
+    pub rebuilds: AtomicU64,
+}
+
+/// Translates and publishes snapshots with one set of class settings.
+#[derive(Debug)]
+pub struct Pipeline {
+    publisher: Arc<Publisher>,
+    settings: ClassSettings,
+    reported: Mutex<HashSet<Warning>>,
+    /// Rebuild counters.
+    pub stats: Stats,
+}
+
+impl Pipeline {
+    /// A pipeline publishing into `publisher`.
+    pub fn new(publisher: Arc<Publisher>, settings: ClassSettings) -> Self {
+        Pipeline { publisher, settings, reported: Mutex::new(HashSet::new()), stats: Stats::default() }
+    }
+
+    /// The publisher this pipeline writes to.
+    pub fn publisher(&self) -> &Arc<Publisher> {
+        &self.publisher
+    }
+
+    /// Translates `snapshot` and publishes the table. `source_ok` says whether the source could
+    /// read every object (a rejected file makes it false). Warnings are logged once each, while
+    /// they persist; the full list is returned for callers that report them elsewhere.
+    pub fn apply(&self, snapshot: &Snapshot, source_ok: bool) -> (Outcome, Vec<Warning>) {
+        let started = Instant::now();
+        let translation = translate(snapshot, &self.settings);
+        self.report(&translation.warnings);
+        let routes = translation.table.route_count();
+        let hosts = translation.table.host_count();
+        let outcome = self.publisher.publish(translation.table);
+        self.stats.rebuilds.fetch_add(1, Ordering::Relaxed);
+        self.stats.warnings.store(translation.warnings.len() as u64, Ordering::Relaxed);
+        self.stats.last_source_ok.store(source_ok, Ordering::Relaxed);
+        if let Outcome::Swapped(generation) = outcome {
+            info!(generation, hosts, routes, warnings = translation.warnings.len(),
+                elapsed_us = started.elapsed().as_micros() as u64, "Published routing table");
+        }
+        (outcome, translation.warnings)
+    }
+
+    fn report(&self, warnings: &[Warning]) {
+        let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        let current: HashSet<Warning> = warnings.iter().cloned().collect();
+        for w in current.difference(&reported) {
+            warn!(object = %w.object, reason = %w.reason, "Object skipped");
+        }
+        *reported = current;
+    }
+}

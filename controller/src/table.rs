@@ -1,0 +1,239 @@
+//! The [`RoutingTable`]: plain, immutable data built once per generation by
+//! [`crate::translate`], and read by the data plane on every request.
+//!
+//! Lookup hashes the host (exact, then single-label wildcard, then the catch-all), then checks
+//! the host's Exact paths in a hash map and its prefix paths in precedence order.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::matching::{normalize_host, wildcard_suffix, PathMatch};
+
+/// An upstream address: one ready endpoint of a Service port.
+pub type Endpoint = SocketAddr;
+
+/// Names one backend: a Service port in a namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BackendKey {
+    /// The Service's namespace.
+    pub namespace: String,
+    /// The Service's name.
+    pub service: String,
+    /// The Service port as the Ingress names it (a number or a port name).
+    pub port: String,
+}
+
+impl fmt::Display for BackendKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}:{}", self.namespace, self.service, self.port)
+    }
+}
+
+/// A Service port with its ready endpoints, and the round-robin cursor shared by every route
+/// that points at it.
+#[derive(Debug)]
+pub struct Backend {
+    /// Which Service port this is.
+    pub key: BackendKey,
+    /// Ready, non-terminating endpoints, deduplicated and sorted.
+    pub endpoints: Vec<Endpoint>,
+    cursor: AtomicUsize,
+}
+
+impl PartialEq for Backend {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key && self.endpoints == other.endpoints
+    }
+}
+
+impl Backend {
+    /// A backend over the given endpoints (sorted and deduplicated here).
+    pub fn new(key: BackendKey, mut endpoints: Vec<Endpoint>) -> Self {
+        endpoints.sort_unstable();
+        endpoints.dedup();
+        Backend { key, endpoints, cursor: AtomicUsize::new(0) }
+    }
+
+    /// The next endpoint in round-robin order, skipping `avoid` (an endpoint that just failed)
+    /// when another one exists. `None` when the backend has no ready endpoint.
+    pub fn select(&self, avoid: Option<Endpoint>) -> Option<Endpoint> {
+        let n = self.endpoints.len();
+        if n == 0 {
+            return None;
+        }
+        let first = self.cursor.fetch_add(1, Ordering::Relaxed) % n;
+        let pick = self.endpoints[first];
+        if n > 1 && Some(pick) == avoid {
+            let next = self.cursor.fetch_add(1, Ordering::Relaxed) % n;
+            let alt = self.endpoints[next];
+            if Some(alt) == avoid {
+                return Some(self.endpoints[(next + 1) % n]);
+            }
+            return Some(alt);
+        }
+        Some(pick)
+    }
+}
+
+/// One routing decision: a path rule of an Ingress and the backend it sends to.
+#[derive(Debug, PartialEq)]
+pub struct Route {
+    /// How the request path is matched.
+    pub path: PathMatch,
+    /// The namespace of the Ingress that defined the route.
+    pub namespace: Arc<str>,
+    /// The name of the Ingress that defined the route.
+    pub ingress: Arc<str>,
+    /// The Service's name (for metrics and logs).
+    pub service: Arc<str>,
+    /// Where the traffic goes.
+    pub backend: Arc<Backend>,
+}
+
+/// The routes of one host (or of the catch-all).
+#[derive(Debug, Default, PartialEq)]
+pub struct HostRoutes {
+    exact: HashMap<String, Arc<Route>>,
+    ordered: Vec<Arc<Route>>,
+    fallback: Option<Arc<Route>>,
+}
+
+impl HostRoutes {
+    /// Adds a route. Conflicts are resolved by the caller (translate); a second route with the same
+    /// exact path replaces nothing and is ignored.
+    pub fn add(&mut self, route: Arc<Route>) {
+        match &route.path {
+            PathMatch::Exact(p) => {
+                self.exact.entry(p.clone()).or_insert(route);
+            }
+            _ => self.ordered.push(route),
+        }
+    }
+
+    /// Sets the route used when no path matches (the Ingress `defaultBackend`), unless one is set.
+    pub fn set_fallback(&mut self, route: Arc<Route>) {
+        self.fallback.get_or_insert(route);
+    }
+
+    /// Sorts prefix routes into precedence order; called once when the table is built.
+    fn finish(&mut self) {
+        self.ordered.sort_by(|a, b| a.path.precedence(&b.path));
+    }
+
+    fn lookup(&self, path: &str) -> Option<&Arc<Route>> {
+        if let Some(route) = self.exact.get(path) {
+            return Some(route);
+        }
+        self.ordered.iter().find(|r| r.path.matches(path))
+    }
+
+    /// Number of path routes (not counting the fallback).
+    pub fn len(&self) -> usize {
+        self.exact.len() + self.ordered.len()
+    }
+
+    /// Whether this host has no path route.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The whole routing state of one generation. Immutable once built.
+#[derive(Debug, Default, PartialEq)]
+pub struct RoutingTable {
+    hosts: HashMap<String, HostRoutes>,
+    wildcards: HashMap<String, HostRoutes>,
+    catch_all: HostRoutes,
+    default_backend: Option<Arc<Route>>,
+}
+
+impl RoutingTable {
+    /// The routes of a host: `foo.com`, `*.foo.com`, or `None` for host-less rules.
+    /// The host must already be lowercase.
+    pub fn host_mut(&mut self, host: Option<&str>) -> &mut HostRoutes {
+        match host {
+            None => &mut self.catch_all,
+            Some(h) => match h.strip_prefix("*.") {
+                Some(suffix) => self.wildcards.entry(suffix.to_owned()).or_default(),
+                None => self.hosts.entry(h.to_owned()).or_default(),
+            },
+        }
+    }
+
+    /// Sets the table-wide default backend (used when a request matches no rule).
+    pub fn set_default_backend(&mut self, route: Arc<Route>) {
+        self.default_backend.get_or_insert(route);
+    }
+
+    /// Puts routes into precedence order. Called once by translate before the table is published.
+    pub fn finish(&mut self) {
+        self.hosts.values_mut().for_each(HostRoutes::finish);
+        self.wildcards.values_mut().for_each(HostRoutes::finish);
+        self.catch_all.finish();
+    }
+
+    /// Finds the route for a request. `host` is the raw Host header or authority (port and case
+    /// are ignored); `path` is the request path without its query string.
+    ///
+    /// A host that has rules selects only its own routes (as an nginx `server` block does); if
+    /// none matches, its Ingress `defaultBackend` applies, then the table's default backend.
+    pub fn lookup(&self, host: &str, path: &str) -> Option<&Arc<Route>> {
+        let host = normalize_host(host);
+        let routes = self
+            .hosts
+            .get(host.as_ref())
+            .or_else(|| wildcard_suffix(&host).and_then(|s| self.wildcards.get(s)))
+            .unwrap_or(&self.catch_all);
+        routes
+            .lookup(path)
+            .or(routes.fallback.as_ref())
+            .or(self.default_backend.as_ref())
+    }
+
+    /// Number of exact and wildcard hosts (for logs and metrics).
+    pub fn host_count(&self) -> usize {
+        self.hosts.len() + self.wildcards.len()
+    }
+
+    /// Number of path routes over all hosts (for logs and metrics).
+    pub fn route_count(&self) -> usize {
+        self.hosts.values().chain(self.wildcards.values()).map(HostRoutes::len).sum::<usize>()
+            + self.catch_all.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backend(n: u8) -> Backend {
+        let eps = (1..=n).map(|i| SocketAddr::from(([127, 0, 0, i], 80))).collect();
+        Backend::new(BackendKey { namespace: "d".into(), service: "s".into(), port: "80".into() }, eps)
+    }
+
+    #[test]
+    fn round_robin_visits_every_endpoint_evenly() {
+        let b = backend(3);
+        let mut seen = HashMap::new();
+        for _ in 0..30 {
+            *seen.entry(b.select(None).expect("endpoint")).or_insert(0) += 1;
+        }
+        assert_eq!(seen.len(), 3);
+        assert!(seen.values().all(|&c| c == 10), "{seen:?}");
+    }
+
+    #[test]
+    fn select_avoids_the_failed_endpoint_when_another_exists() {
+        let b = backend(2);
+        let bad = SocketAddr::from(([127, 0, 0, 1], 80));
+        for _ in 0..10 {
+            assert_ne!(b.select(Some(bad)), Some(bad));
+        }
+        let single = backend(1);
+        assert_eq!(single.select(Some(bad)), Some(bad));
+        assert_eq!(backend(0).select(None), None);
+    }
+}

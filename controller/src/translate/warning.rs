@@ -1,0 +1,89 @@
+//! Per-object problems found while translating. They never abort translation: the object (or
+//! the one rule) is skipped, the rest of the table is built, and the warning names the object.
+
+use std::fmt;
+
+use crate::snapshot::ObjectRef;
+
+/// Why an object, or part of one, could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum Invalid {
+    /// The backend names a Service that does not exist.
+    #[error("service {service:?} not found")]
+    ServiceNotFound {
+        /// The Service's name.
+        service: String,
+    },
+    /// The Service has no port with this number or name.
+    #[error("service {service:?} has no port {port}")]
+    ServicePortNotFound {
+        /// The Service's name.
+        service: String,
+        /// The port the Ingress asked for.
+        port: String,
+    },
+    /// The backend has neither a port number nor a port name.
+    #[error("backend for service {service:?} has no port")]
+    MissingPort {
+        /// The Service's name.
+        service: String,
+    },
+    /// The backend is a `resource` backend, which an ingress controller cannot serve.
+    #[error("resource backends are not supported")]
+    ResourceBackend,
+    /// The backend has neither `service` nor `resource`.
+    #[error("backend has no service")]
+    MissingBackend,
+    /// The Service is of type ExternalName, which Sluice does not resolve.
+    #[error("service {service:?} is of type ExternalName, which is not supported")]
+    ExternalName {
+        /// The Service's name.
+        service: String,
+    },
+    /// The rule's host is not a valid DNS name or single-label wildcard.
+    #[error("invalid host {host:?}")]
+    InvalidHost {
+        /// The host as written.
+        host: String,
+    },
+    /// The path is not usable with its pathType.
+    #[error("invalid path {path:?}: {reason}")]
+    InvalidPath {
+        /// The path as written.
+        path: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Another Ingress already defines the same host and path; the older one wins.
+    #[error("host {host:?} path {path:?} is already defined by {winner}, which is older")]
+    ConflictLost {
+        /// The contested host (`*` for host-less rules).
+        host: String,
+        /// The contested path.
+        path: String,
+        /// The Ingress that keeps the route.
+        winner: ObjectRef,
+    },
+    /// An EndpointSlice address is not an IP address of the slice's type.
+    #[error("endpoint address {address:?} is not a valid IP address")]
+    EndpointAddress {
+        /// The address as written.
+        address: String,
+    },
+}
+
+/// One problem, with the object it is about. Shown as a log line locally and as a Kubernetes
+/// Warning Event in a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Warning {
+    /// The object the warning is about.
+    pub object: ObjectRef,
+    /// What is wrong.
+    pub reason: Invalid,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.object, self.reason)
+    }
+}
