@@ -89,6 +89,9 @@ pub struct Route {
     pub ingress: Arc<str>,
     /// The Service's name (for metrics and logs).
     pub service: Arc<str>,
+    /// The rule host that defined the route (`_` for host-less rules and default backends),
+    /// a bounded value for metric labels.
+    pub host: Arc<str>,
     /// Where the traffic goes.
     pub backend: Arc<Backend>,
 }

@@ -1,1 +1,13 @@
-pub fn x(){}
+//! The Sluice data plane: a Pingora [`router::Router`] that routes every request by the
+//! currently published [`sluice_controller::RoutingTable`], the admin listener, and the pieces
+//! the `sluice` binary assembles.
+
+pub mod access_log;
+pub mod admin;
+pub mod echo;
+pub mod forwarding;
+pub mod metrics;
+pub mod router;
+pub mod server;
+pub mod settings;
+pub mod telemetry;

@@ -1,1 +1,17 @@
-fn main(){}
+//! The `sluice` binary: the proxy, or a helper subcommand.
+
+use clap::Parser;
+use sluice_proxy::settings::{Cli, Command};
+use sluice_proxy::{echo, server, telemetry};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let _guard = telemetry::init(!cli.run.disable_access_log);
+    match cli.command {
+        Some(Command::Echo(args)) => echo::run(&args.listen, &args.name),
+        None => server::run(cli.run),
+    }
+}

@@ -60,7 +60,7 @@ impl<'a> TableBuilder<'a> {
         let fallback = spec
             .default_backend
             .as_ref()
-            .and_then(|b| self.route(&origin, PathMatch::prefix("/"), b));
+            .and_then(|b| self.route(&origin, None, PathMatch::prefix("/"), b));
         if let Some(fallback) = &fallback {
             let slot = if rules.is_empty() { &mut self.ruleless_default } else { &mut self.any_default };
             slot.get_or_insert_with(|| fallback.clone());
@@ -100,14 +100,20 @@ impl<'a> TableBuilder<'a> {
             };
             return self.warn(origin, reason);
         }
-        if let Some(route) = self.route(origin, matcher, &path.backend) {
+        if let Some(route) = self.route(origin, host, matcher, &path.backend) {
             self.claimed.insert(claim, origin.object.clone());
             self.table.host_mut(host).add(route);
         }
     }
 
     /// A route to `backend`, or `None` (with a warning) when the backend cannot be resolved.
-    fn route(&mut self, origin: &Origin, path: PathMatch, backend: &IngressBackend) -> Option<Arc<Route>> {
+    fn route(
+        &mut self,
+        origin: &Origin,
+        host: Option<&str>,
+        path: PathMatch,
+        backend: &IngressBackend,
+    ) -> Option<Arc<Route>> {
         let resolved = match (&backend.service, &backend.resource) {
             (Some(service), _) => {
                 self.endpoints.resolve(&origin.object.namespace, service, &mut self.warnings).map(|b| (service, b))
@@ -121,6 +127,7 @@ impl<'a> TableBuilder<'a> {
                 namespace: origin.namespace.clone(),
                 ingress: origin.name.clone(),
                 service: Arc::from(service.name.as_str()),
+                host: Arc::from(host.unwrap_or("_")),
                 backend,
             })),
             Err(reason) => {

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs Sluice locally on the bundled manifests (examples/manifests), with echo backends on
+# 127.0.0.2-127.0.0.5:9001. No cluster, no Docker. Ctrl-C stops everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+HTTP_ADDR="${HTTP_ADDR:-127.0.0.1:8080}"
+ADMIN_ADDR="${ADMIN_ADDR:-127.0.0.1:10254}"
+
+if ! command -v cmake >/dev/null; then
+  echo "installing cmake (needed to build Pingora's zlib)" >&2
+  ${SUDO:-$( [ "$(id -u)" = 0 ] || echo sudo )} apt-get install -y cmake >/dev/null
+fi
+cargo build --release --bin sluice
+bin=target/release/sluice
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT INT TERM
+$bin echo --name blue --listen 127.0.0.2:9001 --listen 127.0.0.3:9001 & pids+=($!)
+$bin echo --name green --listen 127.0.0.4:9001 & pids+=($!)
+$bin echo --name fallback --listen 127.0.0.5:9001 & pids+=($!)
+$bin --manifests examples/manifests --http-addr "$HTTP_ADDR" --admin-addr "$ADMIN_ADDR" --threads 1 & pids+=($!)
+
+for _ in $(seq 50); do curl -sf "http://$ADMIN_ADDR/readyz" >/dev/null && break; sleep 0.1; done
+cat <<MSG
+
+Sluice is routing on http://$HTTP_ADDR (admin on http://$ADMIN_ADDR). Try:
+
+  curl -s -H 'Host: app.example.com' http://$HTTP_ADDR/         # blue, alternating 127.0.0.2/.3
+  curl -s -H 'Host: app.example.com' http://$HTTP_ADDR/api/v1   # green
+  curl -s -H 'Host: other.example'   http://$HTTP_ADDR/         # fallback (spec.defaultBackend)
+  curl -s http://$ADMIN_ADDR/metrics | grep nginx_ingress_controller_requests
+
+Edit examples/manifests/20-ingress.yaml (say, swap blue and green): the change is live within a second.
+Ctrl-C to stop.
+MSG
+wait

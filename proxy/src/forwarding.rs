@@ -1,0 +1,171 @@
+//! The headers Sluice sets on the way to the upstream, as ingress-nginx sets them: the client's
+//! Host is kept; `X-Forwarded-For` is appended to; `X-Real-IP`, `X-Forwarded-Proto`,
+//! `X-Forwarded-Host`, `X-Forwarded-Port`, `X-Forwarded-Scheme`, `X-Scheme` and `X-Request-ID`
+//! are set; hop-by-hop headers are removed, except the pair that carries an Upgrade.
+
+use std::cell::Cell;
+use std::fmt::Write as _;
+use std::hash::{BuildHasher, RandomState};
+use std::net::IpAddr;
+
+use http::header::{self, HeaderName, HeaderValue};
+use pingora::http::RequestHeader;
+use pingora::Result;
+
+/// What the proxy knows about the downstream side of one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Downstream<'a> {
+    /// The client's address (the TCP peer).
+    pub client_ip: Option<IpAddr>,
+    /// `http` or `https`.
+    pub scheme: &'static str,
+    /// The port the request arrived on.
+    pub server_port: Option<u16>,
+    /// The request's host, as the client sent it (Host header or authority).
+    pub host: &'a str,
+    /// The request ID to send (the client's `X-Request-ID`, or a generated one).
+    pub request_id: &'a str,
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_FORWARDED_SCHEME: HeaderName = HeaderName::from_static("x-forwarded-scheme");
+const X_SCHEME: HeaderName = HeaderName::from_static("x-scheme");
+/// The request ID header.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Rewrites `req` (the upstream copy of the request) with the forwarding headers.
+/// `upgrade` keeps `Connection: upgrade` and `Upgrade` so that WebSocket handshakes pass.
+pub fn apply(req: &mut RequestHeader, down: &Downstream<'_>, upgrade: bool) -> Result<()> {
+    strip_hop_by_hop(req, upgrade)?;
+    if req.headers.get(header::HOST).is_none() && !down.host.is_empty() {
+        // HTTP/2 clients send :authority only; an HTTP/1.1 upstream needs Host.
+        req.insert_header(header::HOST, down.host)?;
+    }
+    if let Some(ip) = down.client_ip {
+        let ip = ip.to_string();
+        let previous: Vec<&str> =
+            req.headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect();
+        let forwarded_for =
+            if previous.is_empty() { ip.clone() } else { format!("{}, {ip}", previous.join(", ")) };
+        req.insert_header(X_FORWARDED_FOR, forwarded_for)?;
+        req.insert_header(X_REAL_IP, ip)?;
+    }
+    req.insert_header(X_FORWARDED_PROTO, down.scheme)?;
+    req.insert_header(X_FORWARDED_SCHEME, down.scheme)?;
+    req.insert_header(X_SCHEME, down.scheme)?;
+    if !down.host.is_empty() {
+        req.insert_header(X_FORWARDED_HOST, down.host)?;
+    }
+    if let Some(port) = down.server_port {
+        req.insert_header(X_FORWARDED_PORT, port.to_string())?;
+    }
+    req.insert_header(X_REQUEST_ID, down.request_id)?;
+    Ok(())
+}
+
+fn strip_hop_by_hop(req: &mut RequestHeader, upgrade: bool) -> Result<()> {
+    let listed: Vec<HeaderName> = req
+        .headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .filter(|n| !(upgrade && n == header::UPGRADE))
+        .collect();
+    for name in listed {
+        req.remove_header(&name);
+    }
+    for name in [header::TE, header::TRAILER, KEEP_ALIVE, PROXY_CONNECTION] {
+        req.remove_header(&name);
+    }
+    req.remove_header(&header::CONNECTION);
+    if upgrade {
+        req.insert_header(header::CONNECTION, HeaderValue::from_static("upgrade"))?;
+    } else {
+        req.remove_header(&header::UPGRADE);
+    }
+    Ok(())
+}
+
+/// A new request ID: 32 lowercase hex digits, as nginx's `$request_id`.
+pub fn new_request_id() -> String {
+    thread_local! {
+        static STATE: (RandomState, Cell<u64>) = (RandomState::new(), Cell::new(0));
+    }
+    STATE.with(|(state, counter)| {
+        let n = counter.get();
+        counter.set(n.wrapping_add(2));
+        let mut id = String::with_capacity(32);
+        let _ = write!(id, "{:016x}{:016x}", state.hash_one(n), state.hash_one(n + 1));
+        id
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(headers: &[(&str, &str)]) -> RequestHeader {
+        let mut req = RequestHeader::build("GET", b"/", None).expect("request");
+        for (k, v) in headers {
+            req.append_header(k.to_string(), *v).expect("header");
+        }
+        req
+    }
+
+    fn down<'a>() -> Downstream<'a> {
+        Downstream {
+            client_ip: Some("127.0.0.9".parse().expect("ip")),
+            scheme: "http",
+            server_port: Some(8080),
+            host: "app.example.com",
+            request_id: "abc",
+        }
+    }
+
+    fn get<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+        req.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    #[test]
+    fn forwarded_for_is_appended_and_the_rest_set() {
+        let mut req = request(&[("host", "app.example.com"), ("x-forwarded-for", "10.9.9.9")]);
+        apply(&mut req, &down(), false).expect("apply");
+        assert_eq!(get(&req, "x-forwarded-for"), Some("10.9.9.9, 127.0.0.9"));
+        assert_eq!(get(&req, "x-real-ip"), Some("127.0.0.9"));
+        assert_eq!(get(&req, "x-forwarded-proto"), Some("http"));
+        assert_eq!(get(&req, "x-forwarded-host"), Some("app.example.com"));
+        assert_eq!(get(&req, "x-forwarded-port"), Some("8080"));
+        assert_eq!(get(&req, "x-request-id"), Some("abc"));
+        assert_eq!(get(&req, "host"), Some("app.example.com"));
+    }
+
+    #[test]
+    fn hop_by_hop_headers_go_but_upgrades_pass() {
+        let mut req = request(&[("connection", "keep-alive, x-secret"), ("x-secret", "1"), ("keep-alive", "5")]);
+        apply(&mut req, &down(), false).expect("apply");
+        assert!(get(&req, "x-secret").is_none() && get(&req, "keep-alive").is_none());
+        assert!(get(&req, "connection").is_none());
+
+        let mut ws = request(&[("connection", "Upgrade"), ("upgrade", "websocket")]);
+        apply(&mut ws, &down(), true).expect("apply");
+        assert_eq!(get(&ws, "upgrade"), Some("websocket"));
+        assert_eq!(get(&ws, "connection"), Some("upgrade"));
+    }
+
+    #[test]
+    fn request_ids_are_unique_hex() {
+        let a = new_request_id();
+        let b = new_request_id();
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+}

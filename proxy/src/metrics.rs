@@ -1,0 +1,98 @@
+//! Prometheus metrics, with ingress-nginx's names where one exists so that dashboards carry over.
+//!
+//! Request metrics are updated once per request in the logging phase; configuration gauges are
+//! refreshed from the pipeline's counters at scrape time.
+
+use std::sync::atomic::Ordering;
+
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use sluice_controller::Pipeline;
+
+/// Label names of the per-request metrics, as ingress-nginx has them.
+const REQUEST_LABELS: [&str; 6] = ["ingress", "namespace", "service", "status", "method", "host"];
+
+/// The per-request labels.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLabels<'a> {
+    /// The Ingress that routed the request (empty when none matched).
+    pub ingress: &'a str,
+    /// Its namespace.
+    pub namespace: &'a str,
+    /// The Service it went to.
+    pub service: &'a str,
+    /// The response status.
+    pub status: &'a str,
+    /// The request method.
+    pub method: &'a str,
+    /// The rule host that matched (not the raw Host header, which would be unbounded).
+    pub host: &'a str,
+}
+
+/// Every metric Sluice exports, in a registry of its own.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    generation: IntGauge,
+    last_ok: IntGauge,
+    nginx_last_ok: IntGauge,
+    warnings: IntGauge,
+}
+
+impl Metrics {
+    /// Creates and registers the metrics.
+    pub fn new() -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("nginx_ingress_controller_requests", "The total number of client requests"),
+            &REQUEST_LABELS,
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "nginx_ingress_controller_request_duration_seconds",
+                "The request processing time in seconds",
+            ),
+            &REQUEST_LABELS,
+        )?;
+        let generation = IntGauge::new("sluice_config_generation", "Generation of the live routing table")?;
+        let last_ok = IntGauge::new(
+            "sluice_config_last_reload_successful",
+            "Whether the last rebuild read every source object (1) or kept some last good objects (0)",
+        )?;
+        let nginx_last_ok = IntGauge::new(
+            "nginx_ingress_controller_config_last_reload_successful",
+            "Whether the last configuration rebuild was successful (ingress-nginx name)",
+        )?;
+        let warnings =
+            IntGauge::new("sluice_config_warnings", "Objects or rules skipped by the last translation")?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(generation.clone()))?;
+        registry.register(Box::new(last_ok.clone()))?;
+        registry.register(Box::new(nginx_last_ok.clone()))?;
+        registry.register(Box::new(warnings.clone()))?;
+        Ok(Metrics { registry, requests, duration, generation, last_ok, nginx_last_ok, warnings })
+    }
+
+    /// Counts one finished request.
+    pub fn observe(&self, labels: &RequestLabels<'_>, seconds: f64) {
+        let values =
+            [labels.ingress, labels.namespace, labels.service, labels.status, labels.method, labels.host];
+        self.requests.with_label_values(&values).inc();
+        self.duration.with_label_values(&values).observe(seconds);
+    }
+
+    /// The text exposition of every metric, with configuration gauges read from `pipeline`.
+    pub fn encode(&self, pipeline: &Pipeline) -> Vec<u8> {
+        self.generation.set(pipeline.publisher().load().generation as i64);
+        let ok = i64::from(pipeline.stats.last_source_ok.load(Ordering::Relaxed));
+        self.last_ok.set(ok);
+        self.nginx_last_ok.set(ok);
+        self.warnings.set(pipeline.stats.warnings.load(Ordering::Relaxed) as i64);
+        let mut out = Vec::new();
+        // Encoding into a Vec cannot fail on I/O; a metric family error would be a bug here.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        out
+    }
+}

@@ -1,0 +1,105 @@
+//! Command-line settings. Flag names follow ingress-nginx where it has one, so that operators'
+//! scripts carry over.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use sluice_controller::ClassSettings;
+
+/// Sluice: a Kubernetes ingress controller and L7 proxy on Pingora.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// A helper subcommand; without one, Sluice runs the proxy.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The proxy's settings.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Helper subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run an echo backend (for local demos and tests): answers every request with a JSON
+    /// description of it, and echoes WebSocket messages.
+    Echo(EchoArgs),
+}
+
+/// Settings of `sluice echo`.
+#[derive(Debug, Args)]
+pub struct EchoArgs {
+    /// Address to listen on (repeatable).
+    #[arg(long = "listen", required = true)]
+    pub listen: Vec<SocketAddr>,
+    /// The name this backend reports (the `backend` field and the `x-backend` header).
+    #[arg(long, default_value = "echo")]
+    pub name: String,
+}
+
+/// Settings of the proxy.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Read objects from this folder of YAML/JSON manifests and watch it (no cluster needed).
+    #[arg(long, value_name = "DIR")]
+    pub manifests: Option<PathBuf>,
+    /// HTTP listener address (`:80` means every IPv4 address).
+    #[arg(long, default_value = ":80", value_parser = parse_listen)]
+    pub http_addr: String,
+    /// Admin listener address: /healthz, /readyz, /metrics.
+    #[arg(long, default_value = ":10254", value_parser = parse_listen)]
+    pub admin_addr: String,
+    /// `spec.controller` of the IngressClasses this controller owns.
+    #[arg(long, default_value = "sluice.dev/ingress-controller")]
+    pub controller_class: String,
+    /// Name of this controller's IngressClass, matched by the legacy `kubernetes.io/ingress.class` annotation.
+    #[arg(long, default_value = "sluice")]
+    pub ingress_class: String,
+    /// Also serve Ingresses that name no class at all.
+    #[arg(long)]
+    pub watch_ingress_without_class: bool,
+    /// Proxy worker threads (default: the number of CPUs available).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Do not write the per-request access log.
+    #[arg(long)]
+    pub disable_access_log: bool,
+}
+
+impl RunArgs {
+    /// Which Ingresses are ours.
+    pub fn class_settings(&self) -> ClassSettings {
+        ClassSettings {
+            controller: self.controller_class.clone(),
+            ingress_class: self.ingress_class.clone(),
+            watch_without_class: self.watch_ingress_without_class,
+        }
+    }
+
+    /// Worker threads to run.
+    pub fn worker_threads(&self) -> usize {
+        self.threads
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+    }
+}
+
+/// Accepts `HOST:PORT`, `[V6]:PORT` or `:PORT` (every IPv4 address) and returns `IP:PORT`.
+pub fn parse_listen(s: &str) -> Result<String, String> {
+    let full = if s.starts_with(':') { format!("0.0.0.0{s}") } else { s.to_owned() };
+    full.parse::<SocketAddr>().map(|a| a.to_string()).map_err(|e| format!("{s:?} is not an IP:PORT address: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_accept_bare_ports() {
+        assert_eq!(parse_listen(":80").as_deref(), Ok("0.0.0.0:80"));
+        assert_eq!(parse_listen("127.0.0.2:8080").as_deref(), Ok("127.0.0.2:8080"));
+        assert_eq!(parse_listen("[::1]:81").as_deref(), Ok("[::1]:81"));
+        assert!(parse_listen("localhost:80").is_err());
+    }
+}
