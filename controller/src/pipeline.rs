@@ -57,8 +57,14 @@ impl Pipeline {
         self.stats.warnings.store(translation.warnings.len() as u64, Ordering::Relaxed);
         self.stats.last_source_ok.store(source_ok, Ordering::Relaxed);
         if let Outcome::Swapped(generation) = outcome {
-            info!(generation, hosts, routes, warnings = translation.warnings.len(),
-                elapsed_us = started.elapsed().as_micros() as u64, "Published routing table");
+            info!(
+                generation,
+                hosts,
+                routes,
+                warnings = translation.warnings.len(),
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "Published routing table"
+            );
         }
         (outcome, translation.warnings)
     }

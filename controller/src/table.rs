@@ -190,10 +190,7 @@ impl RoutingTable {
             .get(host.as_ref())
             .or_else(|| wildcard_suffix(&host).and_then(|s| self.wildcards.get(s)))
             .unwrap_or(&self.catch_all);
-        routes
-            .lookup(path)
-            .or(routes.fallback.as_ref())
-            .or(self.default_backend.as_ref())
+        routes.lookup(path).or(routes.fallback.as_ref()).or(self.default_backend.as_ref())
     }
 
     /// Number of exact and wildcard hosts (for logs and metrics).

@@ -42,7 +42,9 @@ impl ServeHttp for Admin {
         let plain = "text/plain; charset=utf-8";
         match session.req_header().uri.path() {
             "/healthz" => text(StatusCode::OK, plain, b"ok\n".to_vec()),
-            "/readyz" if self.pipeline.publisher().is_ready() => text(StatusCode::OK, plain, b"ready\n".to_vec()),
+            "/readyz" if self.pipeline.publisher().is_ready() => {
+                text(StatusCode::OK, plain, b"ready\n".to_vec())
+            }
             "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, plain, b"no routing table yet\n".to_vec()),
             "/metrics" => {
                 text(StatusCode::OK, "text/plain; version=0.0.4", self.metrics.encode(&self.pipeline))

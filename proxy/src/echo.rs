@@ -44,10 +44,8 @@ pub async fn serve(listener: TcpListener, name: Arc<str>) -> std::io::Result<()>
         let name = name.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| handle(req, name.clone(), local));
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades()
-                .await;
+            let _ =
+                http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades().await;
         });
     }
 }
@@ -70,7 +68,8 @@ async fn handle(
         let upgrade = hyper::upgrade::on(&mut req);
         tokio::spawn(async move {
             if let Ok(upgraded) = upgrade.await {
-                let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+                let mut ws =
+                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
                 while let Some(Ok(msg)) = ws.next().await {
                     if msg.is_close() || ws.send(msg).await.is_err() {
                         break;

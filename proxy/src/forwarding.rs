@@ -149,7 +149,8 @@ mod tests {
 
     #[test]
     fn hop_by_hop_headers_go_but_upgrades_pass() {
-        let mut req = request(&[("connection", "keep-alive, x-secret"), ("x-secret", "1"), ("keep-alive", "5")]);
+        let mut req =
+            request(&[("connection", "keep-alive, x-secret"), ("x-secret", "1"), ("keep-alive", "5")]);
         apply(&mut req, &down(), false).expect("apply");
         assert!(get(&req, "x-secret").is_none() && get(&req, "keep-alive").is_none());
         assert!(get(&req, "connection").is_none());

@@ -5,7 +5,9 @@
 
 use std::sync::atomic::Ordering;
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 use sluice_controller::Pipeline;
 
 /// Label names of the per-request metrics, as ingress-nginx has them.

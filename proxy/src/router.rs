@@ -202,8 +202,14 @@ impl ProxyHttp for Router {
         let (namespace, ingress, service, host) =
             route.map_or(("", "", "", ""), |r| (&*r.namespace, &*r.ingress, &*r.service, &*r.host));
         let elapsed = ctx.started.elapsed();
-        let labels =
-            RequestLabels { ingress, namespace, service, status: status_text, method: req.method.as_str(), host };
+        let labels = RequestLabels {
+            ingress,
+            namespace,
+            service,
+            status: status_text,
+            method: req.method.as_str(),
+            host,
+        };
         self.metrics.observe(&labels, elapsed.as_secs_f64());
         if tracing::enabled!(target: access_log::TARGET, tracing::Level::INFO) {
             access_log::write(&AccessEntry {

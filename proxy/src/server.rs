@@ -52,7 +52,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     server.bootstrap();
     let metrics = Metrics::new()?;
 
-    let mut proxy = http_proxy_service(&server.configuration, Router::new(publisher, metrics.clone(), "http"));
+    let mut proxy =
+        http_proxy_service(&server.configuration, Router::new(publisher, metrics.clone(), "http"));
     proxy.add_tcp(&args.http_addr);
     proxy.threads = Some(threads);
 

@@ -88,7 +88,9 @@ impl RunArgs {
 /// Accepts `HOST:PORT`, `[V6]:PORT` or `:PORT` (every IPv4 address) and returns `IP:PORT`.
 pub fn parse_listen(s: &str) -> Result<String, String> {
     let full = if s.starts_with(':') { format!("0.0.0.0{s}") } else { s.to_owned() };
-    full.parse::<SocketAddr>().map(|a| a.to_string()).map_err(|e| format!("{s:?} is not an IP:PORT address: {e}"))
+    full.parse::<SocketAddr>()
+        .map(|a| a.to_string())
+        .map_err(|e| format!("{s:?} is not an IP:PORT address: {e}"))
 }
 
 #[cfg(test)]

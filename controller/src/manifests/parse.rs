@@ -119,7 +119,8 @@ mod tests {
 
     #[test]
     fn old_api_versions_are_skipped_with_a_reason() {
-        let parsed = parse("apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: a}\n").expect("ok");
+        let parsed =
+            parse("apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: a}\n").expect("ok");
         assert!(parsed.objects.is_empty());
         assert_eq!(parsed.skipped.len(), 1);
     }

@@ -65,7 +65,9 @@ where
                         on_change(source.snapshot(), &scan);
                     }
                     Ok(_) => {}
-                    Err(error) => warn!(%error, "Cannot read the manifests folder; the last table keeps serving"),
+                    Err(error) => {
+                        warn!(%error, "Cannot read the manifests folder; the last table keeps serving")
+                    }
                 }
             }
         })

@@ -57,11 +57,8 @@ impl<'a> Endpoints<'a> {
             (None, Some(name)) if !name.is_empty() => name.to_owned(),
             _ => return Err(Invalid::MissingPort { service: backend.name.clone() }),
         };
-        let key = BackendKey {
-            namespace: namespace.to_owned(),
-            service: backend.name.clone(),
-            port: port_label,
-        };
+        let key =
+            BackendKey { namespace: namespace.to_owned(), service: backend.name.clone(), port: port_label };
         if let Some(b) = self.resolved.get(&key) {
             return Ok(b.clone());
         }
@@ -74,9 +71,8 @@ impl<'a> Endpoints<'a> {
         if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
             return Err(Invalid::ExternalName { service: backend.name.clone() });
         }
-        let service_port = find_service_port(service, &key.port).ok_or_else(|| Invalid::ServicePortNotFound {
-            service: backend.name.clone(),
-            port: key.port.clone(),
+        let service_port = find_service_port(service, &key.port).ok_or_else(|| {
+            Invalid::ServicePortNotFound { service: backend.name.clone(), port: key.port.clone() }
         })?;
         let endpoints = self.ready_endpoints(namespace, &backend.name, service_port, warnings);
         let resolved = Arc::new(Backend::new(key.clone(), endpoints));

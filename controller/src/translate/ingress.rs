@@ -57,10 +57,8 @@ impl<'a> TableBuilder<'a> {
             return;
         };
         let rules = spec.rules.as_deref().unwrap_or_default();
-        let fallback = spec
-            .default_backend
-            .as_ref()
-            .and_then(|b| self.route(&origin, None, PathMatch::prefix("/"), b));
+        let fallback =
+            spec.default_backend.as_ref().and_then(|b| self.route(&origin, None, PathMatch::prefix("/"), b));
         if let Some(fallback) = &fallback {
             let slot = if rules.is_empty() { &mut self.ruleless_default } else { &mut self.any_default };
             slot.get_or_insert_with(|| fallback.clone());
@@ -115,9 +113,10 @@ impl<'a> TableBuilder<'a> {
         backend: &IngressBackend,
     ) -> Option<Arc<Route>> {
         let resolved = match (&backend.service, &backend.resource) {
-            (Some(service), _) => {
-                self.endpoints.resolve(&origin.object.namespace, service, &mut self.warnings).map(|b| (service, b))
-            }
+            (Some(service), _) => self
+                .endpoints
+                .resolve(&origin.object.namespace, service, &mut self.warnings)
+                .map(|b| (service, b)),
             (None, Some(_)) => Err(Invalid::ResourceBackend),
             (None, None) => Err(Invalid::MissingBackend),
         };

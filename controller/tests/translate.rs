@@ -1,0 +1,10 @@
+//! Table-driven tests of `translate` + `RoutingTable::lookup` against the Kubernetes
+//! documentation's tables and the ingress-nginx selection rules.
+
+mod translate {
+    pub mod fixtures;
+    mod hosts_and_conflicts;
+    mod paths;
+    mod selection;
+    mod services;
+}
