@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `sluice` binary, real echo backends on distinct 127.0.0.x
+//! addresses, manifests in a temporary folder.
+
+mod e2e {
+    mod hot_swap;
+    mod manifests;
+    mod routing;
+    pub mod support;
+}

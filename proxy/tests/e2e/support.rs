@@ -1,0 +1,250 @@
+//! The harness: start `sluice` on free ports (stopped by PID on drop), echo backends on
+//! loopback addresses, an HTTP client, and manifest writers.
+
+use std::fs;
+use std::net::{IpAddr, SocketAddr, TcpListener as StdListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
+use sluice_proxy::echo::Echo;
+use tokio::task::JoinHandle;
+
+/// A free TCP port on 127.0.0.1 (bound, read, released).
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// A running `sluice` process.
+pub struct Sluice {
+    child: Child,
+    pub http: SocketAddr,
+    pub admin: SocketAddr,
+    stderr: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+impl Sluice {
+    /// Starts sluice on `dir`'s manifests (the folder is kept alive by the returned value) and
+    /// waits for `/readyz`.
+    pub async fn start(dir: tempfile::TempDir) -> Sluice {
+        let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let admin: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let logs = tempfile::Builder::new().prefix("sluice-stderr").tempfile().expect("log file");
+        let (file, stderr) = logs.keep().expect("keep log");
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("--manifests")
+            .arg(dir.path())
+            .args(["--http-addr", &http.to_string(), "--admin-addr", &admin.to_string(), "--threads", "1"])
+            .arg("--disable-access-log")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("spawn sluice");
+        let sluice = Sluice { child, http, admin, stderr, dir };
+        let client = Client::new(http);
+        let ready = wait_until(Duration::from_secs(20), || async {
+            client
+                .get_url(&format!("http://{admin}/readyz"))
+                .await
+                .map(|r| r.0 == StatusCode::OK)
+                .unwrap_or(false)
+        })
+        .await;
+        assert!(ready, "sluice did not become ready; stderr:\n{}", sluice.stderr());
+        sluice
+    }
+
+    /// Everything sluice wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Writes a manifest atomically (a temporary file renamed into place).
+    pub fn write(&self, name: &str, text: &str) {
+        write_atomic(self.dir.path(), name, text);
+    }
+
+    /// An HTTP client for the proxy listener.
+    pub fn client(&self) -> Client {
+        Client::new(self.http)
+    }
+
+    /// The admin listener's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let r = self.client().get_url(&format!("http://{}/metrics", self.admin)).await.expect("metrics");
+        String::from_utf8_lossy(&r.2).into_owned()
+    }
+}
+
+impl Drop for Sluice {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = fs::remove_file(&self.stderr);
+    }
+}
+
+/// Writes `dir/name` via a rename, so that the watcher never sees a half-written file.
+pub fn write_atomic(dir: &Path, name: &str, text: &str) {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    fs::write(&tmp, text).expect("write manifest");
+    fs::rename(&tmp, dir.join(name)).expect("rename manifest");
+}
+
+/// A manifests folder with the given files.
+pub fn manifests(files: &[(&str, String)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in files {
+        fs::write(dir.path().join(name), text).expect("write manifest");
+    }
+    dir
+}
+
+/// Polls `check` every 10 ms until it holds or `limit` passes.
+pub async fn wait_until<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+/// Echo backends sharing one port on several loopback addresses, stopped on drop.
+pub struct Backends {
+    pub port: u16,
+    tasks: Vec<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Backends {
+    /// Starts one echo backend named `name` on each address in `ips`, all on one free port.
+    pub async fn start(name: &str, ips: &[&str]) -> Backends {
+        let name: Arc<str> = Arc::from(name);
+        'attempt: for _ in 0..20 {
+            let port = free_port();
+            let mut listeners = Vec::new();
+            for ip in ips {
+                let ip: IpAddr = ip.parse().expect("ip");
+                match tokio::net::TcpListener::bind((ip, port)).await {
+                    Ok(l) => listeners.push(l),
+                    Err(_) => continue 'attempt,
+                }
+            }
+            let tasks = listeners
+                .into_iter()
+                .map(|l| tokio::spawn(sluice_proxy::echo::serve(l, name.clone())))
+                .collect();
+            return Backends { port, tasks };
+        }
+        panic!("no common free port for {ips:?}");
+    }
+}
+
+impl Drop for Backends {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(JoinHandle::abort);
+    }
+}
+
+/// A keepalive HTTP/1.1 client aimed at one proxy address.
+#[derive(Clone)]
+pub struct Client {
+    inner: HyperClient<HttpConnector, Full<Bytes>>,
+    base: SocketAddr,
+}
+
+/// Status, headers and body of a response.
+pub type Reply = (StatusCode, HeaderMap, Bytes);
+
+impl Client {
+    pub fn new(base: SocketAddr) -> Self {
+        Client { inner: HyperClient::builder(TokioExecutor::new()).build_http(), base }
+    }
+
+    /// Sends `req` (its URI is a path; the proxy address is filled in).
+    pub async fn send(&self, mut req: Request<Full<Bytes>>) -> Result<Reply, String> {
+        let path = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        *req.uri_mut() = format!("http://{}{path}", self.base).parse().map_err(|e| format!("{e}"))?;
+        let resp = tokio::time::timeout(Duration::from_secs(10), self.inner.request(req))
+            .await
+            .map_err(|_| "timed out".to_owned())?
+            .map_err(|e| format!("{e:?}"))?;
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.map_err(|e| format!("{e}"))?.to_bytes();
+        Ok((parts.status, parts.headers, body))
+    }
+
+    /// GET `path` with `Host: host`.
+    pub async fn get(&self, host: &str, path: &str) -> Result<Reply, String> {
+        let req = Request::get(path).header("host", host).body(Full::default()).map_err(|e| e.to_string())?;
+        self.send(req).await
+    }
+
+    async fn get_url(&self, url: &str) -> Result<Reply, String> {
+        let resp =
+            self.inner.get(url.parse().map_err(|e| format!("{e}"))?).await.map_err(|e| format!("{e}"))?;
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.map_err(|e| format!("{e}"))?.to_bytes();
+        Ok((parts.status, parts.headers, body))
+    }
+
+    /// GET and decode the echo body; None unless the answer is a 200 from an echo backend.
+    pub async fn echo(&self, host: &str, path: &str) -> Option<Echo> {
+        match self.get(host, path).await {
+            Ok((StatusCode::OK, _, body)) => serde_json::from_slice(&body).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// A Service `name` in `demo` (port 80, named `http`, targetPort `web`) with an EndpointSlice of
+/// `ips` on `port`; `ready` false marks every endpoint not ready.
+pub fn service(name: &str, port: u16, ips: &[&str], ready: bool) -> String {
+    let endpoints: String =
+        ips.iter().map(|ip| format!("- addresses: [\"{ip}\"]\n  conditions: {{ready: {ready}}}\n")).collect();
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: demo}}\n\
+         spec:\n  ports:\n  - {{name: http, port: 80, targetPort: web}}\n---\n\
+         apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
+         metadata:\n  name: {name}-1\n  namespace: demo\n  labels: {{kubernetes.io/service-name: {name}}}\n\
+         addressType: IPv4\nports:\n- {{name: http, port: {port}}}\nendpoints:\n{endpoints}"
+    )
+}
+
+/// The IngressClass `sluice` of our controller.
+pub fn ingress_class() -> String {
+    "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: sluice}\n\
+     spec: {controller: sluice.dev/ingress-controller}\n"
+        .to_owned()
+}
+
+/// An Ingress `name` in `demo` with one rule: `host` and `(pathType, path, service)` paths.
+pub fn ingress(name: &str, host: &str, paths: &[(&str, &str, &str)]) -> String {
+    let paths: String = paths
+        .iter()
+        .map(|(t, p, s)| {
+            format!(
+                "      - pathType: {t}\n        path: {p}\n        backend:\n          service: {{name: {s}, port: {{number: 80}}}}\n"
+            )
+        })
+        .collect();
+    format!(
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: {name}, namespace: demo}}\n\
+         spec:\n  ingressClassName: sluice\n  rules:\n  - host: {host}\n    http:\n      paths:\n{paths}"
+    )
+}
