@@ -12,6 +12,7 @@ pub mod pipeline;
 pub mod publish;
 pub mod snapshot;
 pub mod table;
+pub mod tls;
 pub mod translate;
 
 pub use error::{Error, Result};
@@ -19,4 +20,5 @@ pub use pipeline::Pipeline;
 pub use publish::{Outcome, Published, Publisher};
 pub use snapshot::{ObjectKind, ObjectRef, Snapshot};
 pub use table::{Backend, BackendKey, Endpoint, Route, RoutingTable};
-pub use translate::{translate, ClassSettings, Invalid, Translation, Warning};
+pub use tls::TlsCertificate;
+pub use translate::{translate, ClassSettings, GlobalSettings, Invalid, Options, Translation, Warning};

@@ -72,21 +72,24 @@ impl PathMatch {
     }
 }
 
+/// The host part of a `Host` header or authority, port removed, case kept.
+pub fn strip_port(raw: &str) -> &str {
+    if let Some(rest) = raw.strip_prefix('[') {
+        return match rest.find(']') {
+            Some(end) => &raw[..end + 2],
+            None => raw,
+        };
+    }
+    match raw.rfind(':') {
+        Some(i) if raw[i + 1..].bytes().all(|b| b.is_ascii_digit()) => &raw[..i],
+        _ => raw,
+    }
+}
+
 /// The host part of a `Host` header or `:authority`, lowercased, without port and trailing dot.
 /// Returns a borrowed string when nothing needs to change (the common case).
 pub fn normalize_host(raw: &str) -> std::borrow::Cow<'_, str> {
-    let without_port = if let Some(rest) = raw.strip_prefix('[') {
-        // IPv6 literal: "[::1]:80" -> "[::1]"
-        match rest.find(']') {
-            Some(end) => &raw[..end + 2],
-            None => raw,
-        }
-    } else {
-        match raw.rfind(':') {
-            Some(i) if raw[i + 1..].bytes().all(|b| b.is_ascii_digit()) => &raw[..i],
-            _ => raw,
-        }
-    };
+    let without_port = strip_port(raw);
     let trimmed = without_port.strip_suffix('.').unwrap_or(without_port);
     if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
         std::borrow::Cow::Owned(trimmed.to_ascii_lowercase())

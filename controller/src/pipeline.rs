@@ -3,13 +3,13 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use tracing::{info, warn};
 
 use crate::publish::{Outcome, Publisher};
 use crate::snapshot::Snapshot;
-use crate::translate::{translate, ClassSettings, Warning};
+use crate::translate::{translate, Options, Warning};
 
 /// Counters about rebuilds, read by the metrics endpoint at scrape time.
 #[derive(Debug, Default)]
@@ -26,7 +26,7 @@ pub struct Stats {
 #[derive(Debug)]
 pub struct Pipeline {
     publisher: Arc<Publisher>,
-    settings: ClassSettings,
+    options: Options,
     reported: Mutex<HashSet<Warning>>,
     /// Rebuild counters.
     pub stats: Stats,
@@ -34,8 +34,8 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// A pipeline publishing into `publisher`.
-    pub fn new(publisher: Arc<Publisher>, settings: ClassSettings) -> Self {
-        Pipeline { publisher, settings, reported: Mutex::new(HashSet::new()), stats: Stats::default() }
+    pub fn new(publisher: Arc<Publisher>, options: Options) -> Self {
+        Pipeline { publisher, options, reported: Mutex::new(HashSet::new()), stats: Stats::default() }
     }
 
     /// The publisher this pipeline writes to.
@@ -48,7 +48,7 @@ impl Pipeline {
     /// they persist; the full list is returned for callers that report them elsewhere.
     pub fn apply(&self, snapshot: &Snapshot, source_ok: bool) -> (Outcome, Vec<Warning>) {
         let started = Instant::now();
-        let translation = translate(snapshot, &self.settings);
+        let translation = translate(snapshot, &self.options, SystemTime::now());
         self.report(&translation.warnings);
         let routes = translation.table.route_count();
         let hosts = translation.table.host_count();

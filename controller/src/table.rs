@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::matching::{normalize_host, wildcard_suffix, PathMatch};
+use crate::tls::TlsCertificate;
+use crate::translate::GlobalSettings;
 
 /// An upstream address: one ready endpoint of a Service port.
 pub type Endpoint = SocketAddr;
@@ -92,6 +94,9 @@ pub struct Route {
     /// The rule host that defined the route (`_` for host-less rules and default backends),
     /// a bounded value for metric labels.
     pub host: Arc<str>,
+    /// Whether plain-HTTP requests for this route are redirected to HTTPS (`ssl-redirect` with
+    /// TLS on the host, or `force-ssl-redirect`).
+    pub ssl_redirect: bool,
     /// Where the traffic goes.
     pub backend: Arc<Backend>,
 }
@@ -151,6 +156,11 @@ pub struct RoutingTable {
     wildcards: HashMap<String, HostRoutes>,
     catch_all: HostRoutes,
     default_backend: Option<Arc<Route>>,
+    certificates: HashMap<String, Arc<TlsCertificate>>,
+    wildcard_certificates: HashMap<String, Arc<TlsCertificate>>,
+    default_certificate: Option<Arc<TlsCertificate>>,
+    /// Global settings from the controller ConfigMap.
+    pub settings: GlobalSettings,
 }
 
 impl RoutingTable {
@@ -169,6 +179,31 @@ impl RoutingTable {
     /// Sets the table-wide default backend (used when a request matches no rule).
     pub fn set_default_backend(&mut self, route: Arc<Route>) {
         self.default_backend.get_or_insert(route);
+    }
+
+    /// Sets the certificate presented for SNI `host` (`foo.com` or `*.foo.com`), unless one is set.
+    pub fn add_certificate(&mut self, host: &str, cert: Arc<TlsCertificate>) {
+        let map = match host.strip_prefix("*.") {
+            Some(suffix) => self.wildcard_certificates.entry(suffix.to_owned()),
+            None => self.certificates.entry(host.to_owned()),
+        };
+        map.or_insert(cert);
+    }
+
+    /// Sets the certificate for unknown SNI names (`--default-ssl-certificate`).
+    pub fn set_default_certificate(&mut self, cert: Arc<TlsCertificate>) {
+        self.default_certificate = Some(cert);
+    }
+
+    /// The certificate for a TLS handshake: the exact SNI name, then a single-label wildcard,
+    /// then the configured default. `None` means "use the built-in default".
+    pub fn certificate(&self, sni: Option<&str>) -> Option<&Arc<TlsCertificate>> {
+        let by_name = sni.map(normalize_host).and_then(|name| {
+            self.certificates
+                .get(name.as_ref())
+                .or_else(|| wildcard_suffix(&name).and_then(|s| self.wildcard_certificates.get(s)))
+        });
+        by_name.or(self.default_certificate.as_ref())
     }
 
     /// Puts routes into precedence order. Called once by translate before the table is published.

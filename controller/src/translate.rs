@@ -4,21 +4,39 @@
 //! exhaustively and benchmarked. A bad object never aborts translation; it becomes a [`Warning`]
 //! and the rest of the table is built as usual.
 
+mod annotations;
 mod class;
+mod config;
 mod endpoints;
 mod ingress;
+mod tls;
 mod warning;
 
 use std::cmp::Ordering;
+use std::time::SystemTime;
 
 use k8s_openapi::api::networking::v1::Ingress;
 
+pub use annotations::{IngressAnnotations, PREFIX as ANNOTATION_PREFIX};
 pub use class::{is_ours, ClassSettings, DEFAULT_CLASS_ANNOTATION, LEGACY_CLASS_ANNOTATION};
+pub use config::{parse_bool, GlobalSettings};
 pub use endpoints::SERVICE_NAME_LABEL;
 pub use warning::{Invalid, Warning};
 
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Key, ObjectKind, ObjectRef, Snapshot};
 use crate::table::RoutingTable;
+
+/// What translation needs besides the objects: which Ingresses are ours, and which ConfigMap
+/// and Secret hold the global settings and the default certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Which Ingresses belong to this controller.
+    pub classes: ClassSettings,
+    /// The controller ConfigMap (`--configmap NS/NAME`).
+    pub configmap: Option<Key>,
+    /// The default certificate's Secret (`--default-ssl-certificate NS/NAME`).
+    pub default_certificate: Option<Key>,
+}
 
 /// The result of one translation.
 #[derive(Debug, Default)]
@@ -33,15 +51,41 @@ pub struct Translation {
 ///
 /// Ingresses are applied oldest first (creationTimestamp, then namespace/name), so that when
 /// two of them define the same host and path, the older one keeps it, as in ingress-nginx.
-pub fn translate(snapshot: &Snapshot, settings: &ClassSettings) -> Translation {
+/// `now` decides which certificates have expired (passed in to keep this function pure).
+pub fn translate(snapshot: &Snapshot, options: &Options, now: SystemTime) -> Translation {
+    let mut warnings = Vec::new();
     let mut ours: Vec<&Ingress> =
-        snapshot.ingresses.values().filter(|i| is_ours(i, snapshot, settings)).collect();
+        snapshot.ingresses.values().filter(|i| is_ours(i, snapshot, &options.classes)).collect();
     ours.sort_by(|a, b| oldest_first(a, b));
-    let mut builder = ingress::TableBuilder::new(snapshot);
+
+    let settings = config::global_settings(
+        options.configmap.as_ref().and_then(|key| snapshot.config_maps.get(key)),
+        &mut warnings,
+    );
+    let mut certificates = tls::Certificates::new(snapshot, now);
+    let tls_hosts = tls::collect(&ours, &mut certificates, &mut warnings);
+    let default_certificate = options.default_certificate.as_ref().and_then(|(ns, name)| {
+        certificates
+            .load(ns, name)
+            .map_err(|reason| {
+                let object =
+                    ObjectRef { kind: ObjectKind::Secret, namespace: ns.clone(), name: name.clone() };
+                warnings.push(Warning { object, reason });
+            })
+            .ok()
+    });
+
+    let mut builder = ingress::TableBuilder::new(snapshot, &settings, &tls_hosts, warnings);
     for ing in ours {
         builder.add(ing);
     }
-    builder.finish()
+    let mut translation = builder.finish();
+    tls_hosts.install(&mut translation.table);
+    if let Some(cert) = default_certificate {
+        translation.table.set_default_certificate(cert);
+    }
+    translation.table.settings = settings;
+    translation
 }
 
 fn oldest_first(a: &Ingress, b: &Ingress) -> Ordering {

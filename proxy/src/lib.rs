@@ -11,3 +11,4 @@ pub mod router;
 pub mod server;
 pub mod settings;
 pub mod telemetry;
+pub mod tls;

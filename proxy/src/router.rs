@@ -47,7 +47,7 @@ impl Default for Timeouts {
 pub struct Router {
     publisher: Arc<Publisher>,
     metrics: Metrics,
-    scheme: &'static str,
+    https_port: u16,
     timeouts: Timeouts,
 }
 
@@ -55,6 +55,8 @@ pub struct Router {
 #[derive(Debug)]
 pub struct RequestCtx {
     started: Instant,
+    https: bool,
+    hsts: Option<http::HeaderValue>,
     route: Option<Arc<Route>>,
     endpoint: Option<SocketAddr>,
     failed: Option<SocketAddr>,
@@ -66,9 +68,20 @@ pub struct RequestCtx {
 const CONNECT_RETRIES: u8 = 1;
 
 impl Router {
-    /// A router for a listener of the given scheme (`http` or `https`).
-    pub fn new(publisher: Arc<Publisher>, metrics: Metrics, scheme: &'static str) -> Self {
-        Router { publisher, metrics, scheme, timeouts: Timeouts::default() }
+    /// A router over the publisher's tables; `https_port` goes into redirect Locations.
+    pub fn new(publisher: Arc<Publisher>, metrics: Metrics, https_port: u16) -> Self {
+        Router { publisher, metrics, https_port, timeouts: Timeouts::default() }
+    }
+
+    /// The `Location` of an HTTP-to-HTTPS redirect: same host (port replaced), path and query.
+    fn https_location(&self, session: &Session) -> String {
+        let host = request_host(session);
+        let host = sluice_controller::matching::strip_port(host);
+        let path = session.req_header().uri.path_and_query().map_or("/", |p| p.as_str());
+        match self.https_port {
+            443 => format!("https://{host}{path}"),
+            port => format!("https://{host}:{port}{path}"),
+        }
     }
 }
 
@@ -85,9 +98,25 @@ fn client_ip(session: &Session) -> Option<IpAddr> {
     session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip())
 }
 
+fn is_https(session: &Session) -> bool {
+    session.digest().is_some_and(|d| d.ssl_digest.is_some())
+}
+
 /// Answers the request from Sluice itself with a short plain-text body.
-async fn respond(session: &mut Session, status: u16, body: &'static str) -> Result<()> {
-    let mut resp = ResponseHeader::build(status, Some(3))?;
+async fn respond(
+    session: &mut Session,
+    ctx: &RequestCtx,
+    status: u16,
+    location: Option<String>,
+    body: &'static str,
+) -> Result<()> {
+    let mut resp = ResponseHeader::build(status, Some(5))?;
+    if let Some(location) = location {
+        resp.insert_header(http::header::LOCATION, location)?;
+    }
+    if let Some(hsts) = &ctx.hsts {
+        resp.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
+    }
     resp.insert_header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")?;
     resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
     resp.insert_header(http::header::SERVER, "sluice")?;
@@ -106,6 +135,8 @@ impl ProxyHttp for Router {
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
             started: Instant::now(),
+            https: false,
+            hsts: None,
             route: None,
             endpoint: None,
             failed: None,
@@ -115,23 +146,41 @@ impl ProxyHttp for Router {
     }
 
     /// Runs first for every request: finds the route in the live table. Answers 404 itself when
-    /// nothing matches, and 503 when the matched backend has no ready endpoint. Returning
-    /// `Ok(true)` means the response has been sent.
+    /// nothing matches, redirects plain HTTP to HTTPS where the route asks for it, and answers
+    /// 503 when the matched backend has no ready endpoint. Returning `Ok(true)` means the
+    /// response has been sent.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        ctx.https = is_https(session);
         ctx.request_id = match session.req_header().headers.get(X_REQUEST_ID).and_then(|v| v.to_str().ok()) {
             Some(id) if !id.is_empty() => id.to_owned(),
             _ => forwarding::new_request_id(),
         };
         let live = self.publisher.load();
-        let route = live.table.lookup(request_host(session), session.req_header().uri.path()).cloned();
+        let settings = &live.table.settings;
+        if ctx.https {
+            ctx.hsts = settings.hsts.as_deref().and_then(|v| http::HeaderValue::from_str(v).ok());
+        }
+        let path = session.req_header().uri.path();
+        let route = live.table.lookup(request_host(session), path).cloned();
         match route {
             None => {
-                respond(session, 404, "404 page not found\n").await?;
+                respond(session, ctx, 404, None, "404 page not found\n").await?;
+                Ok(true)
+            }
+            Some(route)
+                if route.ssl_redirect
+                    && !ctx.https
+                    && !settings.no_tls_redirect_locations.iter().any(|p| path.starts_with(p.as_str())) =>
+            {
+                let location = self.https_location(session);
+                ctx.route = Some(route);
+                respond(session, ctx, settings.redirect_code, Some(location), "redirecting to https\n")
+                    .await?;
                 Ok(true)
             }
             Some(route) if route.backend.endpoints.is_empty() => {
                 ctx.route = Some(route);
-                respond(session, 503, "503 service unavailable: no ready endpoint\n").await?;
+                respond(session, ctx, 503, None, "503 service unavailable: no ready endpoint\n").await?;
                 Ok(true)
             }
             Some(route) => {
@@ -185,12 +234,25 @@ impl ProxyHttp for Router {
         let server_port = session.server_addr().and_then(|a| a.as_inet()).map(|a| a.port());
         let down = Downstream {
             client_ip: client_ip(session),
-            scheme: self.scheme,
+            scheme: if ctx.https { "https" } else { "http" },
             server_port,
             host: request_host(session),
             request_id: &ctx.request_id,
         };
         forwarding::apply(upstream, &down, session.is_upgrade_req())
+    }
+
+    /// Adds `Strict-Transport-Security` to HTTPS responses (the ConfigMap's `hsts*` keys).
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(hsts) = &ctx.hsts {
+            response.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
+        }
+        Ok(())
     }
 
     /// Runs once per request at the end: metrics and the access log.

@@ -16,6 +16,7 @@ use crate::admin::Admin;
 use crate::metrics::Metrics;
 use crate::router::Router;
 use crate::settings::RunArgs;
+use crate::tls::{self, SniResolver};
 
 /// Starts the manifests source and publishes its first table before any listener opens, so that
 /// the first request already sees the routes.
@@ -33,7 +34,7 @@ fn start_manifests(dir: &std::path::Path, pipeline: &Arc<Pipeline>) -> anyhow::R
 /// Runs the proxy until the process is told to stop. Returns only on a startup error.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let publisher = Arc::new(Publisher::new());
-    let pipeline = Arc::new(Pipeline::new(publisher.clone(), args.class_settings()));
+    let pipeline = Arc::new(Pipeline::new(publisher.clone(), args.options()));
     let Some(dir) = args.manifests.as_deref() else {
         anyhow::bail!("no source given: pass --manifests DIR (the Kubernetes source is not built yet)");
     };
@@ -52,9 +53,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     server.bootstrap();
     let metrics = Metrics::new()?;
 
-    let mut proxy =
-        http_proxy_service(&server.configuration, Router::new(publisher, metrics.clone(), "http"));
+    let fallback = tls::fake_certificate()?.certified;
+    let resolver = Arc::new(SniResolver::new(publisher.clone(), fallback));
+    let router = Router::new(publisher, metrics.clone(), args.https_port());
+    let mut proxy = http_proxy_service(&server.configuration, router);
     proxy.add_tcp(&args.http_addr);
+    proxy.add_tls_with_settings(&args.https_addr, None, tls::listener_settings(resolver)?);
     proxy.threads = Some(threads);
 
     let mut admin = Service::new("admin".to_owned(), Admin::new(pipeline, metrics));
@@ -63,6 +67,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 
     server.add_service(proxy);
     server.add_service(admin);
-    info!(http = %args.http_addr, admin = %args.admin_addr, threads, "Sluice listening");
+    info!(http = %args.http_addr, https = %args.https_addr, admin = %args.admin_addr, threads, "Sluice listening");
     server.run_forever()
 }

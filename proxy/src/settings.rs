@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use sluice_controller::ClassSettings;
+use sluice_controller::{ClassSettings, Options};
 
 /// Sluice: a Kubernetes ingress controller and L7 proxy on Pingora.
 #[derive(Debug, Parser)]
@@ -47,6 +47,9 @@ pub struct RunArgs {
     /// HTTP listener address (`:80` means every IPv4 address).
     #[arg(long, default_value = ":80", value_parser = parse_listen)]
     pub http_addr: String,
+    /// HTTPS listener address (certificates by SNI from the Ingresses' TLS Secrets).
+    #[arg(long, default_value = ":443", value_parser = parse_listen)]
+    pub https_addr: String,
     /// Admin listener address: /healthz, /readyz, /metrics.
     #[arg(long, default_value = ":10254", value_parser = parse_listen)]
     pub admin_addr: String,
@@ -59,6 +62,13 @@ pub struct RunArgs {
     /// Also serve Ingresses that name no class at all.
     #[arg(long)]
     pub watch_ingress_without_class: bool,
+    /// The controller ConfigMap (global settings), as NAMESPACE/NAME.
+    #[arg(long, value_name = "NS/NAME", value_parser = parse_object_key)]
+    pub configmap: Option<(String, String)>,
+    /// The Secret whose certificate answers unknown SNI names, as NAMESPACE/NAME (default: a
+    /// self-signed certificate generated at start).
+    #[arg(long, value_name = "NS/NAME", value_parser = parse_object_key)]
+    pub default_ssl_certificate: Option<(String, String)>,
     /// Proxy worker threads (default: the number of CPUs available).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -68,13 +78,22 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// Which Ingresses are ours.
-    pub fn class_settings(&self) -> ClassSettings {
-        ClassSettings {
-            controller: self.controller_class.clone(),
-            ingress_class: self.ingress_class.clone(),
-            watch_without_class: self.watch_ingress_without_class,
+    /// What translation needs from the command line.
+    pub fn options(&self) -> Options {
+        Options {
+            classes: ClassSettings {
+                controller: self.controller_class.clone(),
+                ingress_class: self.ingress_class.clone(),
+                watch_without_class: self.watch_ingress_without_class,
+            },
+            configmap: self.configmap.clone(),
+            default_certificate: self.default_ssl_certificate.clone(),
         }
+    }
+
+    /// The HTTPS listener's port (used in redirect Locations).
+    pub fn https_port(&self) -> u16 {
+        self.https_addr.parse::<SocketAddr>().map_or(443, |a| a.port())
     }
 
     /// Worker threads to run.
@@ -93,6 +112,16 @@ pub fn parse_listen(s: &str) -> Result<String, String> {
         .map_err(|e| format!("{s:?} is not an IP:PORT address: {e}"))
 }
 
+/// Parses `NAMESPACE/NAME`.
+pub fn parse_object_key(s: &str) -> Result<(String, String), String> {
+    match s.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((ns.to_owned(), name.to_owned()))
+        }
+        _ => Err(format!("{s:?} is not NAMESPACE/NAME")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +132,13 @@ mod tests {
         assert_eq!(parse_listen("127.0.0.2:8080").as_deref(), Ok("127.0.0.2:8080"));
         assert_eq!(parse_listen("[::1]:81").as_deref(), Ok("[::1]:81"));
         assert!(parse_listen("localhost:80").is_err());
+    }
+
+    #[test]
+    fn object_keys_need_a_namespace_and_a_name() {
+        assert_eq!(parse_object_key("ns/name"), Ok(("ns".to_owned(), "name".to_owned())));
+        assert!(parse_object_key("name").is_err());
+        assert!(parse_object_key("a/b/c").is_err());
+        assert!(parse_object_key("/b").is_err());
     }
 }

@@ -6,4 +6,6 @@ mod e2e {
     mod manifests;
     mod routing;
     pub mod support;
+    mod tls;
+    pub mod tls_client;
 }

@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressBackend};
 
+use super::annotations::{self, IngressAnnotations};
+use super::config::GlobalSettings;
 use super::endpoints::Endpoints;
+use super::tls::TlsHosts;
 use super::warning::{Invalid, Warning};
 use super::Translation;
 use crate::matching::PathMatch;
@@ -16,6 +19,8 @@ use crate::table::{Route, RoutingTable};
 /// Accumulates routes from Ingresses, oldest first.
 pub struct TableBuilder<'a> {
     table: RoutingTable,
+    settings: &'a GlobalSettings,
+    tls: &'a TlsHosts,
     endpoints: Endpoints<'a>,
     claimed: HashMap<(Option<String>, PathMatch), ObjectRef>,
     warnings: Vec<Warning>,
@@ -28,18 +33,27 @@ pub struct TableBuilder<'a> {
 /// The Ingress a route comes from, with the names shared by all its routes.
 struct Origin {
     object: ObjectRef,
+    annotations: IngressAnnotations,
     namespace: Arc<str>,
     name: Arc<str>,
 }
 
 impl<'a> TableBuilder<'a> {
-    /// An empty table over the Services and EndpointSlices of `snapshot`.
-    pub fn new(snapshot: &'a Snapshot) -> Self {
+    /// An empty table over the Services and EndpointSlices of `snapshot`; `warnings` are those
+    /// found before routes are built (ConfigMap, TLS).
+    pub fn new(
+        snapshot: &'a Snapshot,
+        settings: &'a GlobalSettings,
+        tls: &'a TlsHosts,
+        warnings: Vec<Warning>,
+    ) -> Self {
         TableBuilder {
             table: RoutingTable::default(),
+            settings,
+            tls,
             endpoints: Endpoints::new(snapshot),
             claimed: HashMap::new(),
-            warnings: Vec::new(),
+            warnings,
             ruleless_default: None,
             any_default: None,
         }
@@ -48,7 +62,9 @@ impl<'a> TableBuilder<'a> {
     /// Adds every rule of `ingress`.
     pub fn add(&mut self, ingress: &Ingress) {
         let object = ObjectRef::from_meta(ObjectKind::Ingress, &ingress.metadata);
+        let annotations = annotations::parse(ingress, &object, &mut self.warnings);
         let origin = Origin {
+            annotations,
             namespace: Arc::from(object.namespace.as_str()),
             name: Arc::from(object.name.as_str()),
             object,
@@ -122,6 +138,7 @@ impl<'a> TableBuilder<'a> {
         };
         match resolved {
             Ok((service, backend)) => Some(Arc::new(Route {
+                ssl_redirect: host.is_some_and(|h| self.redirects(origin, h)),
                 path,
                 namespace: origin.namespace.clone(),
                 ingress: origin.name.clone(),
@@ -134,6 +151,14 @@ impl<'a> TableBuilder<'a> {
                 None
             }
         }
+    }
+
+    /// ingress-nginx's rule: `force-ssl-redirect`, or `ssl-redirect` when the host has TLS;
+    /// each annotation overrides its ConfigMap value.
+    fn redirects(&self, origin: &Origin, host: &str) -> bool {
+        let force = origin.annotations.force_ssl_redirect.unwrap_or(self.settings.force_ssl_redirect);
+        let ssl = origin.annotations.ssl_redirect.unwrap_or(self.settings.ssl_redirect);
+        force || (ssl && self.tls.has_tls(host))
     }
 
     fn warn(&mut self, origin: &Origin, reason: Invalid) {

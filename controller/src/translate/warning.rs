@@ -64,6 +64,48 @@ pub enum Invalid {
         /// The Ingress that keeps the route.
         winner: ObjectRef,
     },
+    /// A controller ConfigMap value cannot be used; the default stays.
+    #[error("{key}: invalid value {value:?}: {reason}")]
+    InvalidConfig {
+        /// The ConfigMap key.
+        key: String,
+        /// The value as written.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An annotation value cannot be used; the route keeps the safe default.
+    #[error("annotation {annotation}: invalid value {value:?}: {reason}")]
+    InvalidAnnotation {
+        /// The full annotation name.
+        annotation: String,
+        /// The value as written.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A TLS Secret named by the Ingress does not exist; its hosts get the default certificate.
+    #[error("TLS secret {secret:?} not found; the default certificate is used")]
+    SecretNotFound {
+        /// The Secret's name.
+        secret: String,
+    },
+    /// A TLS Secret cannot be used; its hosts get the default certificate.
+    #[error("TLS secret {secret:?} is invalid ({reason}); the default certificate is used")]
+    InvalidCertificate {
+        /// The Secret's name.
+        secret: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The certificate does not cover a host listed with it; that host gets the default certificate.
+    #[error("TLS secret {secret:?} has no name matching host {host:?}; the default certificate is used")]
+    CertificateHostMismatch {
+        /// The Secret's name.
+        secret: String,
+        /// The host listed in `spec.tls[].hosts`.
+        host: String,
+    },
     /// An EndpointSlice address is not an IP address of the slice's type.
     #[error("endpoint address {address:?} is not a valid IP address")]
     EndpointAddress {

@@ -3,12 +3,12 @@
 
 use serde_json::{json, Value};
 use sluice_controller::snapshot::Object;
-use sluice_controller::{translate, ClassSettings, Snapshot, Translation};
+use sluice_controller::{translate, Options, Snapshot, Translation};
 
 /// A snapshot under construction, with the `sluice` IngressClass already in it.
 pub struct World {
     pub snapshot: Snapshot,
-    pub settings: ClassSettings,
+    pub options: Options,
 }
 
 fn object(value: Value) -> Object {
@@ -20,7 +20,7 @@ fn object(value: Value) -> Object {
 
 impl World {
     pub fn new() -> Self {
-        World { snapshot: Snapshot::default(), settings: ClassSettings::default() }.with(ingress_class(
+        World { snapshot: Snapshot::default(), options: Options::default() }.with(ingress_class(
             "sluice",
             "sluice.dev/ingress-controller",
             false,
@@ -47,7 +47,7 @@ impl World {
     }
 
     pub fn translate(&self) -> Translation {
-        translate(&self.snapshot, &self.settings)
+        translate(&self.snapshot, &self.options, std::time::SystemTime::now())
     }
 }
 

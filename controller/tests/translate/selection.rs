@@ -115,7 +115,7 @@ fn ingress_class_selection_follows_ingress_nginx() {
         if case.default_class == Some("sluice") {
             world = world.with(ingress_class("sluice", "sluice.dev/ingress-controller", true));
         }
-        world.settings.watch_without_class = case.without_class_flag;
+        world.options.classes.watch_without_class = case.without_class_flag;
         let mut ing = ingress("x", json!({"rules": [rule(Some("c.test"), &[("Prefix", "/", "a")])]}));
         match case.class_name {
             Some(c) => ing["spec"]["ingressClassName"] = json!(c),
@@ -145,8 +145,8 @@ fn custom_controller_and_class_names_are_honoured() {
     legacy["spec"].as_object_mut().expect("spec").remove("ingressClassName");
     legacy["metadata"]["annotations"] = json!({"kubernetes.io/ingress.class": "edge"});
     world = world.with(legacy);
-    world.settings.controller = "example.com/edge".into();
-    world.settings.ingress_class = "edge".into();
+    world.options.classes.controller = "example.com/edge".into();
+    world.options.classes.ingress_class = "edge".into();
     let t = world.translate();
     assert!(served_by(&t, "s.test", "/").is_some());
     assert!(served_by(&t, "l.test", "/").is_some());

@@ -26,6 +26,7 @@ pub fn free_port() -> u16 {
 pub struct Sluice {
     child: Child,
     pub http: SocketAddr,
+    pub https: SocketAddr,
     pub admin: SocketAddr,
     stderr: PathBuf,
     pub dir: tempfile::TempDir,
@@ -36,20 +37,22 @@ impl Sluice {
     /// waits for `/readyz`.
     pub async fn start(dir: tempfile::TempDir) -> Sluice {
         let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let https: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let admin: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let logs = tempfile::Builder::new().prefix("sluice-stderr").tempfile().expect("log file");
         let (file, stderr) = logs.keep().expect("keep log");
         let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .arg("--manifests")
             .arg(dir.path())
-            .args(["--http-addr", &http.to_string(), "--admin-addr", &admin.to_string(), "--threads", "1"])
+            .args(["--http-addr", &http.to_string(), "--https-addr", &https.to_string()])
+            .args(["--admin-addr", &admin.to_string(), "--threads", "1"])
             .arg("--disable-access-log")
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
             .expect("spawn sluice");
-        let sluice = Sluice { child, http, admin, stderr, dir };
+        let sluice = Sluice { child, http, https, admin, stderr, dir };
         let client = Client::new(http);
         let ready = wait_until(Duration::from_secs(20), || async {
             client
