@@ -7,4 +7,5 @@ mod translate {
     mod paths;
     mod selection;
     mod services;
+    mod tls_and_config;
 }
