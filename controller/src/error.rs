@@ -23,6 +23,9 @@ pub enum Error {
         #[source]
         source: notify::Error,
     },
+    /// The Kubernetes client could not be configured.
+    #[error("kubernetes client: {0}")]
+    Kube(String),
 }
 
 /// The crate's result type.

@@ -5,6 +5,7 @@
 //! This crate never depends on pingora: everything here is plain data and can be tested and
 //! benchmarked without a proxy.
 
+pub mod cluster;
 pub mod error;
 pub mod manifests;
 pub mod matching;
@@ -15,6 +16,7 @@ pub mod table;
 pub mod tls;
 pub mod translate;
 
+pub use cluster::ClusterOptions;
 pub use error::{Error, Result};
 pub use pipeline::Pipeline;
 pub use publish::{Outcome, Published, Publisher};

@@ -43,6 +43,8 @@ pub struct Scan {
     pub changed: bool,
     /// Files whose last read failed to parse (their last good objects are kept).
     pub failed: Vec<(PathBuf, ParseError)>,
+    /// When the watcher saw the first file-system event of this scan (None for a poll).
+    pub seen: Option<std::time::Instant>,
 }
 
 impl ManifestSource {

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
+use prometheus::Histogram;
 use tracing::{info, warn};
 
 use crate::publish::{Outcome, Publisher};
@@ -28,6 +29,7 @@ pub struct Pipeline {
     publisher: Arc<Publisher>,
     options: Options,
     reported: Mutex<HashSet<Warning>>,
+    propagation: Option<Histogram>,
     /// Rebuild counters.
     pub stats: Stats,
 }
@@ -35,7 +37,25 @@ pub struct Pipeline {
 impl Pipeline {
     /// A pipeline publishing into `publisher`.
     pub fn new(publisher: Arc<Publisher>, options: Options) -> Self {
-        Pipeline { publisher, options, reported: Mutex::new(HashSet::new()), stats: Stats::default() }
+        Pipeline {
+            publisher,
+            options,
+            reported: Mutex::new(HashSet::new()),
+            propagation: None,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Records, for every rebuild, the time from the first object change it includes to the
+    /// table being live (`sluice_config_propagation_seconds`).
+    pub fn with_propagation(mut self, histogram: Histogram) -> Self {
+        self.propagation = Some(histogram);
+        self
+    }
+
+    /// The translation options.
+    pub fn options(&self) -> &Options {
+        &self.options
     }
 
     /// The publisher this pipeline writes to.
@@ -44,15 +64,24 @@ impl Pipeline {
     }
 
     /// Translates `snapshot` and publishes the table. `source_ok` says whether the source could
-    /// read every object (a rejected file makes it false). Warnings are logged once each, while
-    /// they persist; the full list is returned for callers that report them elsewhere.
-    pub fn apply(&self, snapshot: &Snapshot, source_ok: bool) -> (Outcome, Vec<Warning>) {
+    /// read every object (a rejected file makes it false); `seen` is when the source first saw
+    /// the change this rebuild carries. Warnings are logged once each, while they persist; the
+    /// full list is returned for callers that report them elsewhere.
+    pub fn apply(
+        &self,
+        snapshot: &Snapshot,
+        source_ok: bool,
+        seen: Option<Instant>,
+    ) -> (Outcome, Vec<Warning>) {
         let started = Instant::now();
         let translation = translate(snapshot, &self.options, SystemTime::now());
         self.report(&translation.warnings);
         let routes = translation.table.route_count();
         let hosts = translation.table.host_count();
         let outcome = self.publisher.publish(translation.table);
+        if let (Some(histogram), Some(seen)) = (&self.propagation, seen) {
+            histogram.observe(seen.elapsed().as_secs_f64());
+        }
         self.stats.rebuilds.fetch_add(1, Ordering::Relaxed);
         self.stats.warnings.store(translation.warnings.len() as u64, Ordering::Relaxed);
         self.stats.last_source_ok.store(source_ok, Ordering::Relaxed);

@@ -28,6 +28,15 @@ pub enum ObjectKind {
 }
 
 impl ObjectKind {
+    /// The `apiVersion` Sluice reads the kind at.
+    pub fn api_version(self) -> &'static str {
+        match self {
+            ObjectKind::Ingress | ObjectKind::IngressClass => "networking.k8s.io/v1",
+            ObjectKind::EndpointSlice => "discovery.k8s.io/v1",
+            ObjectKind::Service | ObjectKind::Secret | ObjectKind::ConfigMap => "v1",
+        }
+    }
+
     /// The Kubernetes `kind` name.
     pub fn as_str(self) -> &'static str {
         match self {

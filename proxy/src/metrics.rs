@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 use sluice_controller::Pipeline;
 
@@ -40,6 +40,7 @@ pub struct Metrics {
     last_ok: IntGauge,
     nginx_last_ok: IntGauge,
     warnings: IntGauge,
+    propagation: Histogram,
 }
 
 impl Metrics {
@@ -68,13 +69,35 @@ impl Metrics {
         )?;
         let warnings =
             IntGauge::new("sluice_config_warnings", "Objects or rules skipped by the last translation")?;
+        let propagation = Histogram::with_opts(
+            HistogramOpts::new(
+                "sluice_config_propagation_seconds",
+                "Time from an object change seen by a source to the routing table that includes it being live",
+            )
+            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+        )?;
+        registry.register(Box::new(propagation.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(generation.clone()))?;
         registry.register(Box::new(last_ok.clone()))?;
         registry.register(Box::new(nginx_last_ok.clone()))?;
         registry.register(Box::new(warnings.clone()))?;
-        Ok(Metrics { registry, requests, duration, generation, last_ok, nginx_last_ok, warnings })
+        Ok(Metrics {
+            registry,
+            requests,
+            duration,
+            generation,
+            last_ok,
+            nginx_last_ok,
+            warnings,
+            propagation,
+        })
+    }
+
+    /// The config propagation histogram, for the pipeline to observe.
+    pub fn propagation(&self) -> Histogram {
+        self.propagation.clone()
     }
 
     /// Counts one finished request.

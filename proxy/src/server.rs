@@ -1,16 +1,21 @@
 //! Assembles the running proxy: the source feeding the pipeline, the Pingora server with the
-//! HTTP router and the admin listener.
+//! router on the HTTP and HTTPS listeners, and the admin listener.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use async_trait::async_trait;
 use pingora::proxy::http_proxy_service;
 use pingora::server::configuration::ServerConf;
-use pingora::server::Server;
+use pingora::server::{Server, ShutdownWatch};
+use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service;
+use pingora::services::ServiceReadyNotifier;
+use sluice_controller::cluster::{self, Ready};
 use sluice_controller::manifests::{self, ManifestSource};
-use sluice_controller::{Pipeline, Publisher};
-use tracing::info;
+use sluice_controller::{ClusterOptions, Pipeline, Publisher};
+use tracing::{error, info};
 
 use crate::admin::Admin;
 use crate::metrics::Metrics;
@@ -20,25 +25,65 @@ use crate::tls::{self, SniResolver};
 
 /// Starts the manifests source and publishes its first table before any listener opens, so that
 /// the first request already sees the routes.
-fn start_manifests(dir: &std::path::Path, pipeline: &Arc<Pipeline>) -> anyhow::Result<()> {
+fn start_manifests(dir: &Path, pipeline: &Arc<Pipeline>) -> anyhow::Result<()> {
     let mut source = ManifestSource::new(dir);
     let scan = source.scan().with_context(|| format!("reading manifests from {}", dir.display()))?;
-    pipeline.apply(&source.snapshot(), scan.failed.is_empty());
+    pipeline.apply(&source.snapshot(), scan.failed.is_empty(), None);
     let pipeline = pipeline.clone();
     manifests::watch(source, move |snapshot, scan| {
-        pipeline.apply(&snapshot, scan.failed.is_empty());
+        pipeline.apply(&snapshot, scan.failed.is_empty(), scan.seen);
     })?;
     Ok(())
 }
 
+/// The kube source as a Pingora background service. It signals ready after the first full sync,
+/// and the proxy service depends on it, so the listeners open only once routes are known.
+struct KubeService {
+    config: kube::Config,
+    pipeline: Arc<Pipeline>,
+    options: ClusterOptions,
+}
+
+#[async_trait]
+impl BackgroundService for KubeService {
+    async fn start_with_ready_notifier(&self, mut shutdown: ShutdownWatch, ready: ServiceReadyNotifier) {
+        let client = match kube::Client::try_from(self.config.clone()) {
+            Ok(client) => client,
+            Err(error) => {
+                error!(%error, "Cannot create the Kubernetes client");
+                std::process::exit(1);
+            }
+        };
+        let ready = Ready::new(move || ready.notify_ready());
+        tokio::select! {
+            () = cluster::run(client, self.pipeline.clone(), self.options.clone(), ready) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+fn kube_config(kubeconfig: Option<PathBuf>) -> anyhow::Result<kube::Config> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    Ok(runtime.block_on(cluster::config(kubeconfig.as_deref()))?)
+}
+
 /// Runs the proxy until the process is told to stop. Returns only on a startup error.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let metrics = Metrics::new()?;
     let publisher = Arc::new(Publisher::new());
-    let pipeline = Arc::new(Pipeline::new(publisher.clone(), args.options()));
-    let Some(dir) = args.manifests.as_deref() else {
-        anyhow::bail!("no source given: pass --manifests DIR (the Kubernetes source is not built yet)");
+    let pipeline =
+        Arc::new(Pipeline::new(publisher.clone(), args.options()).with_propagation(metrics.propagation()));
+    let kube = match args.manifests.as_deref() {
+        Some(dir) => {
+            start_manifests(dir, &pipeline)?;
+            None
+        }
+        None => Some(KubeService {
+            config: kube_config(args.kubeconfig.clone()).context("configuring the Kubernetes source")?,
+            pipeline: pipeline.clone(),
+            options: args.cluster_options(),
+        }),
     };
-    start_manifests(dir, &pipeline)?;
 
     let threads = args.worker_threads();
     let conf = ServerConf {
@@ -51,7 +96,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let metrics = Metrics::new()?;
 
     let fallback = tls::fake_certificate()?.certified;
     let resolver = Arc::new(SniResolver::new(publisher.clone(), fallback));
@@ -65,8 +109,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     admin.add_tcp(&args.admin_addr);
     admin.threads = Some(1);
 
-    server.add_service(proxy);
     server.add_service(admin);
-    info!(http = %args.http_addr, https = %args.https_addr, admin = %args.admin_addr, threads, "Sluice listening");
+    let proxy = server.add_service(proxy);
+    if let Some(kube) = kube {
+        let source = server.add_service(background_service("kube source", kube));
+        proxy.add_dependency(&source);
+    }
+    info!(http = %args.http_addr, https = %args.https_addr, admin = %args.admin_addr, threads, "Sluice starting");
     server.run_forever()
 }

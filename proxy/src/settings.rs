@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use sluice_controller::{ClassSettings, Options};
+use sluice_controller::cluster::{LeaseSettings, PublishAddress, StatusTarget};
+use sluice_controller::{ClassSettings, ClusterOptions, Options};
 
 /// Sluice: a Kubernetes ingress controller and L7 proxy on Pingora.
 #[derive(Debug, Parser)]
@@ -44,6 +45,24 @@ pub struct RunArgs {
     /// Read objects from this folder of YAML/JSON manifests and watch it (no cluster needed).
     #[arg(long, value_name = "DIR")]
     pub manifests: Option<PathBuf>,
+    /// Watch a cluster with this kubeconfig (without --manifests or --kubeconfig: in-cluster config).
+    #[arg(long, value_name = "PATH", conflicts_with = "manifests")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Only watch this namespace (the kube source; default: all namespaces).
+    #[arg(long, value_name = "NS")]
+    pub watch_namespace: Option<String>,
+    /// Addresses written into the status of our Ingresses (the Keepalived VIP), comma-separated IPs or hostnames.
+    #[arg(long, value_name = "A,B", value_delimiter = ',', conflicts_with = "publish_service")]
+    pub publish_status_address: Vec<String>,
+    /// Copy this LoadBalancer Service's addresses into the status of our Ingresses (the SLB case), as NAMESPACE/NAME.
+    #[arg(long, value_name = "NS/NAME", value_parser = parse_object_key)]
+    pub publish_service: Option<(String, String)>,
+    /// Name of the Lease that elects the replica writing status and Events.
+    #[arg(long, default_value = "sluice-leader")]
+    pub election_id: String,
+    /// Namespace of that Lease (default: $POD_NAMESPACE, else `default`).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub election_namespace: String,
     /// HTTP listener address (`:80` means every IPv4 address).
     #[arg(long, default_value = ":80", value_parser = parse_listen)]
     pub http_addr: String,
@@ -88,6 +107,32 @@ impl RunArgs {
             },
             configmap: self.configmap.clone(),
             default_certificate: self.default_ssl_certificate.clone(),
+        }
+    }
+
+    /// The kube source's settings.
+    pub fn cluster_options(&self) -> ClusterOptions {
+        let status = match (&self.publish_service, self.publish_status_address.as_slice()) {
+            (Some(service), _) => Some(StatusTarget::Service(service.clone())),
+            (None, []) => None,
+            (None, addresses) => Some(StatusTarget::Addresses(
+                addresses
+                    .iter()
+                    .map(|a| a.trim())
+                    .filter(|a| !a.is_empty())
+                    .map(PublishAddress::parse)
+                    .collect(),
+            )),
+        };
+        ClusterOptions {
+            namespace: self.watch_namespace.clone(),
+            configmap: self.configmap.clone(),
+            status,
+            lease: LeaseSettings {
+                namespace: self.election_namespace.clone(),
+                name: self.election_id.clone(),
+                ..LeaseSettings::default()
+            },
         }
     }
 

@@ -51,16 +51,18 @@ where
             let _enter = span.enter();
             let mut last_failed = Vec::new();
             loop {
-                match rx.recv_timeout(POLL) {
+                let seen = match rx.recv_timeout(POLL) {
                     Ok(_) => {
                         let first = Instant::now();
                         while first.elapsed() < MAX_DELAY && rx.recv_timeout(QUIET).is_ok() {}
+                        Some(first)
                     }
-                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Timeout) => None,
                     Err(RecvTimeoutError::Disconnected) => return,
-                }
+                };
                 match source.scan() {
-                    Ok(scan) if scan.changed || scan.failed != last_failed => {
+                    Ok(mut scan) if scan.changed || scan.failed != last_failed => {
+                        scan.seen = seen;
                         last_failed = scan.failed.clone();
                         on_change(source.snapshot(), &scan);
                     }

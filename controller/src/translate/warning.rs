@@ -114,6 +114,28 @@ pub enum Invalid {
     },
 }
 
+impl Invalid {
+    /// A short PascalCase code for the problem (the `reason` of a Kubernetes Event).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Invalid::ServiceNotFound { .. } => "ServiceNotFound",
+            Invalid::ServicePortNotFound { .. } | Invalid::MissingPort { .. } => "BadServicePort",
+            Invalid::ResourceBackend | Invalid::MissingBackend => "UnsupportedBackend",
+            Invalid::ExternalName { .. } => "ExternalNameService",
+            Invalid::InvalidHost { .. } => "InvalidHost",
+            Invalid::InvalidPath { .. } => "InvalidPath",
+            Invalid::ConflictLost { .. } => "RuleConflict",
+            Invalid::InvalidConfig { .. } => "InvalidConfig",
+            Invalid::InvalidAnnotation { .. } => "InvalidAnnotation",
+            Invalid::SecretNotFound { .. } => "SecretNotFound",
+            Invalid::InvalidCertificate { .. } | Invalid::CertificateHostMismatch { .. } => {
+                "InvalidCertificate"
+            }
+            Invalid::EndpointAddress { .. } => "InvalidEndpoint",
+        }
+    }
+}
+
 /// One problem, with the object it is about. Shown as a log line locally and as a Kubernetes
 /// Warning Event in a cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -1,0 +1,178 @@
+//! One watcher and reflector store per kind. Each store event that can change the table
+//! (`Apply`, `Delete`, `InitDone`) is sent to the rebuild loop as a [`Change`].
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Debug;
+use std::time::Instant;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{debug, warn};
+
+use super::ClusterOptions;
+use crate::snapshot::{Key, ObjectKind, Snapshot};
+
+/// Something in a store changed (or a kind finished a list).
+#[derive(Debug, Clone, Copy)]
+pub struct Change {
+    /// The kind whose store changed.
+    pub kind: ObjectKind,
+    /// When the change was seen.
+    pub seen: Instant,
+    /// True for `InitDone`: the kind's store now reflects a complete list.
+    pub synced: bool,
+}
+
+/// The reflector stores of every kind.
+#[derive(Clone)]
+pub struct Stores {
+    ingresses: Store<Ingress>,
+    classes: Store<IngressClass>,
+    services: Store<Service>,
+    slices: Store<EndpointSlice>,
+    secrets: Store<Secret>,
+    config_maps: Store<ConfigMap>,
+}
+
+/// The annotation `kubectl apply` leaves on objects: a full copy of the object, never needed here.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Starts a watcher feeding a store, and reports its changes on `tx`.
+fn watch<K>(api: Api<K>, config: watcher::Config, kind: ObjectKind, tx: UnboundedSender<Change>) -> Store<K>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher::watcher(api, config)
+        .default_backoff()
+        .modify(|o: &mut K| {
+            o.managed_fields_mut().clear();
+            o.annotations_mut().remove(LAST_APPLIED);
+        })
+        .reflect(writer);
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            let synced = match event {
+                Ok(Event::Apply(_) | Event::Delete(_)) => false,
+                Ok(Event::InitDone) => true,
+                Ok(Event::Init | Event::InitApply(_)) => continue,
+                Err(error) => {
+                    warn!(kind = kind.as_str(), %error, "Watch failed; retrying with backoff, the last table keeps serving");
+                    continue;
+                }
+            };
+            debug!(kind = kind.as_str(), synced, "Store changed");
+            if tx.send(Change { kind, seen: Instant::now(), synced }).is_err() {
+                return;
+            }
+        }
+    });
+    reader
+}
+
+impl Stores {
+    /// Starts one watcher per kind. Secrets are limited to `kubernetes.io/tls`, the ConfigMap to
+    /// the controller's own, so that Sluice holds neither every Secret nor every ConfigMap.
+    pub fn start(client: &Client, options: &ClusterOptions, tx: UnboundedSender<Change>) -> Stores {
+        let ns = options.namespace.as_deref();
+        let all = watcher::Config::default();
+        let tls = watcher::Config::default().fields("type=kubernetes.io/tls");
+        let config_maps = match &options.configmap {
+            Some((cm_ns, name)) => watch(
+                Api::namespaced(client.clone(), cm_ns),
+                watcher::Config::default().fields(&format!("metadata.name={name}")),
+                ObjectKind::ConfigMap,
+                tx.clone(),
+            ),
+            None => {
+                // No ConfigMap configured: an empty store that counts as synced.
+                let (reader, mut writer) = reflector::store::<ConfigMap>();
+                writer.apply_watcher_event(&Event::Init);
+                writer.apply_watcher_event(&Event::InitDone);
+                let _ = tx.send(Change { kind: ObjectKind::ConfigMap, seen: Instant::now(), synced: true });
+                reader
+            }
+        };
+        Stores {
+            ingresses: watch(api(client, ns), all.clone(), ObjectKind::Ingress, tx.clone()),
+            classes: watch(Api::all(client.clone()), all.clone(), ObjectKind::IngressClass, tx.clone()),
+            services: watch(api(client, ns), all.clone(), ObjectKind::Service, tx.clone()),
+            slices: watch(api(client, ns), all, ObjectKind::EndpointSlice, tx.clone()),
+            secrets: watch(api(client, ns), tls, ObjectKind::Secret, tx),
+            config_maps,
+        }
+    }
+
+    /// The kinds every first sync must cover.
+    pub fn kinds() -> HashSet<ObjectKind> {
+        [
+            ObjectKind::Ingress,
+            ObjectKind::IngressClass,
+            ObjectKind::Service,
+            ObjectKind::EndpointSlice,
+            ObjectKind::Secret,
+            ObjectKind::ConfigMap,
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    /// A snapshot of every store. Secrets are kept only when an Ingress's `spec.tls` or the
+    /// default certificate names them.
+    pub fn snapshot(&self, default_certificate: Option<&Key>) -> Snapshot {
+        fn collect<K>(store: &Store<K>, cluster_scoped: bool) -> BTreeMap<Key, K>
+        where
+            K: Resource + Clone + 'static,
+            K::DynamicType: Eq + std::hash::Hash + Clone,
+        {
+            store
+                .state()
+                .into_iter()
+                .map(|o| {
+                    let ns = if cluster_scoped { String::new() } else { o.namespace().unwrap_or_default() };
+                    ((ns, o.name_any()), (*o).clone())
+                })
+                .collect()
+        }
+        let ingresses = collect(&self.ingresses, false);
+        let mut referenced: HashSet<Key> = default_certificate.cloned().into_iter().collect();
+        for ((ns, _), ing) in &ingresses {
+            for tls in ing.spec.iter().flat_map(|s| s.tls.iter().flatten()) {
+                if let Some(name) = &tls.secret_name {
+                    referenced.insert((ns.clone(), name.clone()));
+                }
+            }
+        }
+        let mut secrets = collect(&self.secrets, false);
+        secrets.retain(|key, _| referenced.contains(key));
+        Snapshot {
+            ingresses,
+            ingress_classes: collect(&self.classes, true),
+            services: collect(&self.services, false),
+            endpoint_slices: collect(&self.slices, false),
+            secrets,
+            config_maps: collect(&self.config_maps, false),
+        }
+    }
+}
