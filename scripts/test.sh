@@ -6,14 +6,22 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# Pingora's libz-ng-sys builds with cmake; the tests use curl-free Rust clients only.
+# Pingora's libz-ng-sys builds with cmake. The Kubernetes tier needs etcd, kubectl, openssl and
+# curl, and Go to build kube-apiserver (once; the binary is cached under ~/.cache/sluice).
 missing=()
 command -v cmake >/dev/null || missing+=(cmake)
 command -v cc >/dev/null || missing+=(build-essential)
+command -v etcd >/dev/null || missing+=(etcd-server)
+command -v etcdctl >/dev/null || missing+=(etcd-client)
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
+command -v go >/dev/null || missing+=(golang-go)
+command -v rsync >/dev/null || missing+=(rsync)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v curl >/dev/null || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}" >&2
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 for component in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
@@ -23,5 +31,8 @@ echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== cargo test" >&2
-cargo test --workspace --locked
+echo "== kube-apiserver (built once, then cached)" >&2
+APISERVER=$(bash scripts/kube/build-apiserver.sh | tail -n 1)
+export APISERVER
+echo "== cargo test (all tiers, the Kubernetes tier included)" >&2
+cargo test --workspace --locked -- --include-ignored

@@ -1,6 +1,8 @@
 //! The harness: start `sluice` on free ports (stopped by PID on drop), echo backends on
 //! loopback addresses, an HTTP client, and manifest writers.
 
+#![allow(dead_code)] // Shared with the kube tier, which uses a different subset.
+
 use std::fs;
 use std::net::{IpAddr, SocketAddr, TcpListener as StdListener};
 use std::path::{Path, PathBuf};
@@ -29,21 +31,32 @@ pub struct Sluice {
     pub https: SocketAddr,
     pub admin: SocketAddr,
     stderr: PathBuf,
-    pub dir: tempfile::TempDir,
+    pub dir: Option<tempfile::TempDir>,
 }
 
 impl Sluice {
     /// Starts sluice on `dir`'s manifests (the folder is kept alive by the returned value) and
     /// waits for `/readyz`.
     pub async fn start(dir: tempfile::TempDir) -> Sluice {
+        let source = vec!["--manifests".to_owned(), dir.path().display().to_string()];
+        Self::launch(source, Some(dir)).await
+    }
+
+    /// Starts sluice on a cluster (`--kubeconfig` plus `extra` flags) and waits for `/readyz`.
+    pub async fn start_kube(kubeconfig: &Path, extra: &[&str]) -> Sluice {
+        let mut args = vec!["--kubeconfig".to_owned(), kubeconfig.display().to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::launch(args, None).await
+    }
+
+    async fn launch(source: Vec<String>, dir: Option<tempfile::TempDir>) -> Sluice {
         let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let https: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let admin: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let logs = tempfile::Builder::new().prefix("sluice-stderr").tempfile().expect("log file");
         let (file, stderr) = logs.keep().expect("keep log");
         let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .arg("--manifests")
-            .arg(dir.path())
+            .args(&source)
             .args(["--http-addr", &http.to_string(), "--https-addr", &https.to_string()])
             .args(["--admin-addr", &admin.to_string(), "--threads", "1"])
             .arg("--disable-access-log")
@@ -73,7 +86,12 @@ impl Sluice {
 
     /// Writes a manifest atomically (a temporary file renamed into place).
     pub fn write(&self, name: &str, text: &str) {
-        write_atomic(self.dir.path(), name, text);
+        write_atomic(self.dir.as_ref().expect("a manifests folder").path(), name, text);
+    }
+
+    /// The process ID (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// An HTTP client for the proxy listener.
