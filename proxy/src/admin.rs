@@ -9,18 +9,20 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use sluice_controller::Pipeline;
 
+use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 
 /// Serves the admin endpoints.
 pub struct Admin {
     pipeline: Arc<Pipeline>,
+    lifecycle: Arc<Lifecycle>,
     metrics: Metrics,
 }
 
 impl Admin {
-    /// An admin app over the pipeline's state and the metrics registry.
-    pub fn new(pipeline: Arc<Pipeline>, metrics: Metrics) -> Self {
-        Admin { pipeline, metrics }
+    /// An admin app over the pipeline's state, the shutdown state and the metrics registry.
+    pub fn new(pipeline: Arc<Pipeline>, lifecycle: Arc<Lifecycle>, metrics: Metrics) -> Self {
+        Admin { pipeline, lifecycle, metrics }
     }
 }
 
@@ -40,7 +42,11 @@ fn text(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u
 impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let plain = "text/plain; charset=utf-8";
+        let draining = self.lifecycle.is_draining();
         match session.req_header().uri.path() {
+            "/healthz" | "/readyz" if draining => {
+                text(StatusCode::SERVICE_UNAVAILABLE, plain, b"shutting down\n".to_vec())
+            }
             "/healthz" => text(StatusCode::OK, plain, b"ok\n".to_vec()),
             "/readyz" if self.pipeline.publisher().is_ready() => {
                 text(StatusCode::OK, plain, b"ready\n".to_vec())

@@ -92,6 +92,16 @@ async fn handle(
         let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
         headers.entry(k.as_str().to_owned()).and_modify(|e| *e = format!("{e}, {v}")).or_insert(v);
     }
+    // `?delay_ms=N` answers after N ms (at most 10 s): a slow request for drain tests.
+    let delay = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("delay_ms=")))
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(0, |ms| ms.min(10_000));
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     let method = req.method().to_string();
     let uri = req.uri().to_string();
     let body = req.into_body().collect().await?.to_bytes();

@@ -6,6 +6,7 @@ pub mod access_log;
 pub mod admin;
 pub mod echo;
 pub mod forwarding;
+pub mod lifecycle;
 pub mod metrics;
 pub mod router;
 pub mod server;

@@ -17,6 +17,7 @@ use sluice_controller::{Publisher, Route};
 
 use crate::access_log::{self, AccessEntry};
 use crate::forwarding::{self, Downstream, X_REQUEST_ID};
+use crate::lifecycle::{InFlight, Lifecycle};
 use crate::metrics::{Metrics, RequestLabels};
 
 /// Upstream timeouts, with ingress-nginx's defaults.
@@ -46,6 +47,7 @@ impl Default for Timeouts {
 /// Routes requests by the live table of a [`Publisher`].
 pub struct Router {
     publisher: Arc<Publisher>,
+    lifecycle: Arc<Lifecycle>,
     metrics: Metrics,
     https_port: u16,
     timeouts: Timeouts,
@@ -55,6 +57,7 @@ pub struct Router {
 #[derive(Debug)]
 pub struct RequestCtx {
     started: Instant,
+    _in_flight: InFlight,
     https: bool,
     hsts: Option<http::HeaderValue>,
     route: Option<Arc<Route>>,
@@ -68,9 +71,15 @@ pub struct RequestCtx {
 const CONNECT_RETRIES: u8 = 1;
 
 impl Router {
-    /// A router over the publisher's tables; `https_port` goes into redirect Locations.
-    pub fn new(publisher: Arc<Publisher>, metrics: Metrics, https_port: u16) -> Self {
-        Router { publisher, metrics, https_port, timeouts: Timeouts::default() }
+    /// A router over the publisher's tables; `https_port` goes into redirect Locations;
+    /// `lifecycle` counts requests in flight for the shutdown drain.
+    pub fn new(
+        publisher: Arc<Publisher>,
+        lifecycle: Arc<Lifecycle>,
+        metrics: Metrics,
+        https_port: u16,
+    ) -> Self {
+        Router { publisher, lifecycle, metrics, https_port, timeouts: Timeouts::default() }
     }
 
     /// The `Location` of an HTTP-to-HTTPS redirect: same host (port replaced), path and query.
@@ -135,6 +144,7 @@ impl ProxyHttp for Router {
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
             started: Instant::now(),
+            _in_flight: self.lifecycle.track(),
             https: false,
             hsts: None,
             route: None,

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use pingora::proxy::http_proxy_service;
 use pingora::server::configuration::ServerConf;
-use pingora::server::{Server, ShutdownWatch};
+use pingora::server::{RunArgs as PingoraRunArgs, Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service;
 use pingora::services::ServiceReadyNotifier;
@@ -18,6 +18,7 @@ use sluice_controller::{ClusterOptions, Pipeline, Publisher};
 use tracing::{error, info};
 
 use crate::admin::Admin;
+use crate::lifecycle::{Lifecycle, SignalWatch};
 use crate::metrics::Metrics;
 use crate::router::Router;
 use crate::settings::RunArgs;
@@ -67,7 +68,7 @@ fn kube_config(kubeconfig: Option<PathBuf>) -> anyhow::Result<kube::Config> {
     Ok(runtime.block_on(cluster::config(kubeconfig.as_deref()))?)
 }
 
-/// Runs the proxy until the process is told to stop. Returns only on a startup error.
+/// Runs the proxy until the process is told to stop (see [`crate::lifecycle`]).
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let metrics = Metrics::new()?;
     let publisher = Arc::new(Publisher::new());
@@ -89,8 +90,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let conf = ServerConf {
         threads,
         work_stealing: false,
-        grace_period_seconds: Some(0),
-        graceful_shutdown_timeout_seconds: Some(5),
+        // Backstops only: SignalWatch runs the grace period and exits once drained.
+        grace_period_seconds: Some(args.shutdown_drain_timeout.as_secs() + 1),
+        graceful_shutdown_timeout_seconds: Some(1),
         upstream_keepalive_pool_size: 1024,
         ..ServerConf::default()
     };
@@ -99,13 +101,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let fallback = tls::fake_certificate()?.certified;
     let resolver = Arc::new(SniResolver::new(publisher.clone(), fallback));
-    let router = Router::new(publisher, metrics.clone(), args.https_port());
+    let lifecycle = Arc::new(Lifecycle::default());
+    let router = Router::new(publisher, lifecycle.clone(), metrics.clone(), args.https_port());
     let mut proxy = http_proxy_service(&server.configuration, router);
     proxy.add_tcp(&args.http_addr);
     proxy.add_tls_with_settings(&args.https_addr, None, tls::listener_settings(resolver)?);
     proxy.threads = Some(threads);
 
-    let mut admin = Service::new("admin".to_owned(), Admin::new(pipeline, metrics));
+    let mut admin = Service::new("admin".to_owned(), Admin::new(pipeline, lifecycle.clone(), metrics));
     admin.add_tcp(&args.admin_addr);
     admin.threads = Some(1);
 
@@ -116,5 +119,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         proxy.add_dependency(&source);
     }
     info!(http = %args.http_addr, https = %args.https_addr, admin = %args.admin_addr, threads, "Sluice starting");
-    server.run_forever()
+    let signals = SignalWatch::new(lifecycle, args.shutdown_grace_period, args.shutdown_drain_timeout);
+    server.run(PingoraRunArgs { shutdown_signal: Box::new(signals) });
+    Ok(())
 }

@@ -91,6 +91,12 @@ pub struct RunArgs {
     /// Proxy worker threads (default: the number of CPUs available).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// After SIGTERM, keep serving this long while health checks fail (so a VIP or SLB moves away).
+    #[arg(long, default_value = "10s", value_parser = crate::lifecycle::parse_duration)]
+    pub shutdown_grace_period: std::time::Duration,
+    /// Then stop accepting and wait at most this long for in-flight requests.
+    #[arg(long, default_value = "30s", value_parser = crate::lifecycle::parse_duration)]
+    pub shutdown_drain_timeout: std::time::Duration,
     /// Do not write the per-request access log.
     #[arg(long)]
     pub disable_access_log: bool,

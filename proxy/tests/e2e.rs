@@ -5,6 +5,7 @@ mod e2e {
     mod hot_swap;
     mod manifests;
     mod routing;
+    mod shutdown;
     pub mod support;
     mod tls;
     pub mod tls_client;

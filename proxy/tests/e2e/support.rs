@@ -38,8 +38,14 @@ impl Sluice {
     /// Starts sluice on `dir`'s manifests (the folder is kept alive by the returned value) and
     /// waits for `/readyz`.
     pub async fn start(dir: tempfile::TempDir) -> Sluice {
-        let source = vec!["--manifests".to_owned(), dir.path().display().to_string()];
-        Self::launch(source, Some(dir)).await
+        Self::start_with(dir, &[]).await
+    }
+
+    /// As [`Sluice::start`], with extra flags.
+    pub async fn start_with(dir: tempfile::TempDir, extra: &[&str]) -> Sluice {
+        let mut args = vec!["--manifests".to_owned(), dir.path().display().to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::launch(args, Some(dir)).await
     }
 
     /// Starts sluice on a cluster (`--kubeconfig` plus `extra` flags) and waits for `/readyz`.
@@ -92,6 +98,30 @@ impl Sluice {
     /// The process ID (to signal it).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends SIGTERM to this process (by its PID).
+    pub fn sigterm(&self) {
+        let status =
+            Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        None
+    }
+
+    /// The status of `/healthz`.
+    pub async fn healthz(&self) -> Option<StatusCode> {
+        Client::new(self.admin).get_url(&format!("http://{}/healthz", self.admin)).await.ok().map(|r| r.0)
     }
 
     /// An HTTP client for the proxy listener.
@@ -216,7 +246,7 @@ impl Client {
         self.send(req).await
     }
 
-    async fn get_url(&self, url: &str) -> Result<Reply, String> {
+    pub async fn get_url(&self, url: &str) -> Result<Reply, String> {
         let resp =
             self.inner.get(url.parse().map_err(|e| format!("{e}"))?).await.map_err(|e| format!("{e}"))?;
         let (parts, body) = resp.into_parts();
