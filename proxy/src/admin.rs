@@ -1,7 +1,10 @@
 //! The admin listener: `/healthz` (the process is alive and serving), `/readyz` (a first routing
-//! table is live) and `/metrics` (Prometheus text format).
+//! table is live and the proxy listeners accept connections) and `/metrics` (Prometheus text).
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use http::{Response, StatusCode};
@@ -17,12 +20,45 @@ pub struct Admin {
     pipeline: Arc<Pipeline>,
     lifecycle: Arc<Lifecycle>,
     metrics: Metrics,
+    listeners: Vec<SocketAddr>,
+    listening: AtomicBool,
 }
 
 impl Admin {
     /// An admin app over the pipeline's state, the shutdown state and the metrics registry.
-    pub fn new(pipeline: Arc<Pipeline>, lifecycle: Arc<Lifecycle>, metrics: Metrics) -> Self {
-        Admin { pipeline, lifecycle, metrics }
+    /// `listeners` are the proxy's addresses: `/readyz` connects to each once before it first
+    /// answers 200 (Pingora binds them after the admin service may already be up).
+    pub fn new(
+        pipeline: Arc<Pipeline>,
+        lifecycle: Arc<Lifecycle>,
+        metrics: Metrics,
+        listeners: Vec<SocketAddr>,
+    ) -> Self {
+        let listeners = listeners.into_iter().map(probe_address).collect();
+        Admin { pipeline, lifecycle, metrics, listeners, listening: AtomicBool::new(false) }
+    }
+
+    async fn listeners_up(&self) -> bool {
+        if self.listening.load(Ordering::Acquire) {
+            return true;
+        }
+        for addr in &self.listeners {
+            let connect = tokio::net::TcpStream::connect(addr);
+            if !matches!(tokio::time::timeout(Duration::from_millis(500), connect).await, Ok(Ok(_))) {
+                return false;
+            }
+        }
+        self.listening.store(true, Ordering::Release);
+        true
+    }
+}
+
+/// Where to connect to reach a listener bound to `addr` (the loopback for a wildcard address).
+fn probe_address(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port()),
+        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port()),
+        _ => addr,
     }
 }
 
@@ -48,10 +84,13 @@ impl ServeHttp for Admin {
                 text(StatusCode::SERVICE_UNAVAILABLE, plain, b"shutting down\n".to_vec())
             }
             "/healthz" => text(StatusCode::OK, plain, b"ok\n".to_vec()),
-            "/readyz" if self.pipeline.publisher().is_ready() => {
-                text(StatusCode::OK, plain, b"ready\n".to_vec())
+            "/readyz" if !self.pipeline.publisher().is_ready() => {
+                text(StatusCode::SERVICE_UNAVAILABLE, plain, b"no routing table yet\n".to_vec())
             }
-            "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, plain, b"no routing table yet\n".to_vec()),
+            "/readyz" if !self.listeners_up().await => {
+                text(StatusCode::SERVICE_UNAVAILABLE, plain, b"listeners not up yet\n".to_vec())
+            }
+            "/readyz" => text(StatusCode::OK, plain, b"ready\n".to_vec()),
             "/metrics" => {
                 text(StatusCode::OK, "text/plain; version=0.0.4", self.metrics.encode(&self.pipeline))
             }

@@ -108,7 +108,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     proxy.add_tls_with_settings(&args.https_addr, None, tls::listener_settings(resolver)?);
     proxy.threads = Some(threads);
 
-    let mut admin = Service::new("admin".to_owned(), Admin::new(pipeline, lifecycle.clone(), metrics));
+    let mut admin = Service::new(
+        "admin".to_owned(),
+        Admin::new(pipeline, lifecycle.clone(), metrics, args.listener_addresses()),
+    );
     admin.add_tcp(&args.admin_addr);
     admin.threads = Some(1);
 

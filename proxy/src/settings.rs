@@ -142,6 +142,11 @@ impl RunArgs {
         }
     }
 
+    /// The proxy listeners' addresses (validated by clap, so they parse).
+    pub fn listener_addresses(&self) -> Vec<SocketAddr> {
+        [&self.http_addr, &self.https_addr].into_iter().filter_map(|a| a.parse().ok()).collect()
+    }
+
     /// The HTTPS listener's port (used in redirect Locations).
     pub fn https_port(&self) -> u16 {
         self.https_addr.parse::<SocketAddr>().map_or(443, |a| a.port())

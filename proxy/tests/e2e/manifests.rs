@@ -40,7 +40,11 @@ async fn a_malformed_file_is_reported_and_nothing_that_was_serving_is_lost() {
     assert!(warned, "no clear warning; stderr:\n{}", sluice.stderr());
     assert_eq!(backend("b.test").await.as_deref(), Some("green"), "the last good b.yaml keeps serving");
     assert_eq!(backend("a.test").await.as_deref(), Some("blue"));
-    assert!(sluice.metrics().await.contains("sluice_config_last_reload_successful 0"));
+    let flagged = wait_until(Duration::from_secs(5), || async {
+        sluice.metrics().await.contains("sluice_config_last_reload_successful 0")
+    })
+    .await;
+    assert!(flagged, "the rejected file is not reflected in sluice_config_last_reload_successful");
 
     // Other files still apply while b.yaml is broken.
     sluice.write("a.yaml", &ingress("a", "a.test", &[("Prefix", "/", "green")]));
@@ -56,5 +60,9 @@ async fn a_malformed_file_is_reported_and_nothing_that_was_serving_is_lost() {
         wait_until(Duration::from_secs(5), || async { backend("b.test").await.as_deref() == Some("blue") })
             .await;
     assert!(fixed, "fixed b.yaml not applied; stderr:\n{}", sluice.stderr());
-    assert!(sluice.metrics().await.contains("sluice_config_last_reload_successful 1"));
+    let cleared = wait_until(Duration::from_secs(5), || async {
+        sluice.metrics().await.contains("sluice_config_last_reload_successful 1")
+    })
+    .await;
+    assert!(cleared);
 }
