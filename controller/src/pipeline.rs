@@ -21,6 +21,8 @@ pub struct Stats {
     pub warnings: AtomicU64,
     /// Number of rebuilds (translations) so far.
     pub rebuilds: AtomicU64,
+    /// Backends in the live table with no ready endpoint.
+    pub empty_backends: AtomicU64,
 }
 
 /// Translates and publishes snapshots with one set of class settings.
@@ -78,11 +80,13 @@ impl Pipeline {
         self.report(&translation.warnings);
         let routes = translation.table.route_count();
         let hosts = translation.table.host_count();
+        let empty = translation.table.backends_without_endpoints();
         let outcome = self.publisher.publish(translation.table);
         if let (Some(histogram), Some(seen)) = (&self.propagation, seen) {
             histogram.observe(seen.elapsed().as_secs_f64());
         }
         self.stats.rebuilds.fetch_add(1, Ordering::Relaxed);
+        self.stats.empty_backends.store(empty as u64, Ordering::Relaxed);
         self.stats.warnings.store(translation.warnings.len() as u64, Ordering::Relaxed);
         self.stats.last_source_ok.store(source_ok, Ordering::Relaxed);
         if let Outcome::Swapped(generation) = outcome {

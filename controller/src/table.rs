@@ -138,6 +138,10 @@ impl HostRoutes {
         self.ordered.iter().find(|r| r.path.matches(path))
     }
 
+    fn routes(&self) -> impl Iterator<Item = &Arc<Route>> {
+        self.exact.values().chain(self.ordered.iter()).chain(self.fallback.iter())
+    }
+
     /// Number of path routes (not counting the fallback).
     pub fn len(&self) -> usize {
         self.exact.len() + self.ordered.len()
@@ -226,6 +230,23 @@ impl RoutingTable {
             .or_else(|| wildcard_suffix(&host).and_then(|s| self.wildcards.get(s)))
             .unwrap_or(&self.catch_all);
         routes.lookup(path).or(routes.fallback.as_ref()).or(self.default_backend.as_ref())
+    }
+
+    /// Distinct backends that routes point at but that have no ready endpoint (they answer 503).
+    pub fn backends_without_endpoints(&self) -> usize {
+        let mut empty: Vec<&BackendKey> = self
+            .hosts
+            .values()
+            .chain(self.wildcards.values())
+            .chain(std::iter::once(&self.catch_all))
+            .flat_map(HostRoutes::routes)
+            .chain(self.default_backend.iter())
+            .filter(|r| r.backend.endpoints.is_empty())
+            .map(|r| &r.backend.key)
+            .collect();
+        empty.sort_unstable();
+        empty.dedup();
+        empty.len()
     }
 
     /// Number of exact and wildcard hosts (for logs and metrics).

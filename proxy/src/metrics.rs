@@ -40,6 +40,7 @@ pub struct Metrics {
     last_ok: IntGauge,
     nginx_last_ok: IntGauge,
     warnings: IntGauge,
+    empty_backends: IntGauge,
     propagation: Histogram,
 }
 
@@ -69,6 +70,11 @@ impl Metrics {
         )?;
         let warnings =
             IntGauge::new("sluice_config_warnings", "Objects or rules skipped by the last translation")?;
+        let empty_backends = IntGauge::new(
+            "sluice_backends_without_ready_endpoints",
+            "Backends that routes point at but that have no ready endpoint (requests get 503)",
+        )?;
+        registry.register(Box::new(empty_backends.clone()))?;
         let propagation = Histogram::with_opts(
             HistogramOpts::new(
                 "sluice_config_propagation_seconds",
@@ -91,6 +97,7 @@ impl Metrics {
             last_ok,
             nginx_last_ok,
             warnings,
+            empty_backends,
             propagation,
         })
     }
@@ -115,6 +122,7 @@ impl Metrics {
         self.last_ok.set(ok);
         self.nginx_last_ok.set(ok);
         self.warnings.set(pipeline.stats.warnings.load(Ordering::Relaxed) as i64);
+        self.empty_backends.set(pipeline.stats.empty_backends.load(Ordering::Relaxed) as i64);
         let mut out = Vec::new();
         // Encoding into a Vec cannot fail on I/O; a metric family error would be a bug here.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
