@@ -71,6 +71,7 @@ start_etcd() {
 
 start_apiserver() {
   # discovery.k8s.io/v1beta1 is off so that the CRD shim can own discovery.k8s.io/v1.
+  # --allow-privileged=true as kubeadm sets it (the node-tuning init container is privileged).
   "$APISERVER" \
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
@@ -79,7 +80,7 @@ start_apiserver() {
     --service-account-issuer=https://kubernetes.default.svc \
     --service-account-key-file="$RUN/pki/sa.pub" --service-account-signing-key-file="$RUN/pki/sa.key" \
     --service-cluster-ip-range=10.0.0.0/24 --endpoint-reconciler-type=none \
-    --disable-admission-plugins=ServiceAccount \
+    --disable-admission-plugins=ServiceAccount --allow-privileged=true \
     --runtime-config=discovery.k8s.io/v1beta1=false \
     --profiling=false --v=1 >> "$RUN/log/apiserver.log" 2>&1 &
   echo $! > "$RUN/apiserver.pid"

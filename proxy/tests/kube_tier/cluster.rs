@@ -1,6 +1,8 @@
 //! The test cluster: scripts/kube/cluster.sh in a temporary run folder on free ports, kubectl,
 //! and manifest builders.
 
+#![allow(dead_code)] // Shared by the kube and deploy tiers, which use different parts.
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
