@@ -1,6 +1,8 @@
 //! One structured access-log event per request, on the `access` tracing target. The telemetry
-//! setup writes these as JSON lines through a non-blocking writer, so the request path only
-//! queues the line.
+//! setup formats these as JSON lines into per-thread buffers ([`batch`]) that a flusher thread
+//! writes to stdout, so the request path neither blocks on I/O nor wakes another thread.
+
+pub mod batch;
 
 use std::net::IpAddr;
 use std::time::Duration;

@@ -106,6 +106,7 @@ impl ShutdownSignalWatch for SignalWatch {
             } else {
                 info!("Drained: exiting");
             }
+            crate::access_log::batch::flush();
             std::process::exit(0);
         });
         ShutdownSignal::GracefulTerminate

@@ -1,33 +1,56 @@
 //! Logging setup: human-readable logs on stderr (filtered by `RUST_LOG`, `info` by default),
-//! and the access log as JSON lines on stdout through a non-blocking writer.
+//! and the access log as JSON lines on stdout through the batching writer.
+//!
+//! Filters are static (`Targets`, `EnvFilter` directives) so that tracing caches each callsite's
+//! interest, and Pingora's `log` records are capped at the same level before they are built.
 
 use std::io::IsTerminal;
 
-use tracing_appender::non_blocking::WorkerGuard;
-use tracing_subscriber::filter::{filter_fn, EnvFilter};
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::filter::{EnvFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
-use crate::access_log;
+use crate::access_log::{self, batch::BatchWriter};
 
-/// Installs the global subscriber. Keep the guard alive for the life of the process: dropping
-/// it flushes and stops the access-log writer.
-pub fn init(access_log: bool) -> WorkerGuard {
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
+/// Flushes buffered access-log lines when dropped (keep it alive for the life of the process).
+#[derive(Debug)]
+pub struct FlushGuard;
+
+impl Drop for FlushGuard {
+    fn drop(&mut self) {
+        access_log::batch::flush();
+    }
+}
+
+/// Installs the global subscriber and the `log` bridge.
+pub fn init(access_log: bool) -> FlushGuard {
+    let access_level = if access_log { LevelFilter::INFO } else { LevelFilter::OFF };
     let access = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
-        .with_writer(writer)
-        .with_filter(filter_fn(move |m| access_log && m.target() == access_log::TARGET));
+        .with_writer(BatchWriter::new())
+        .with_filter(Targets::new().with_target(access_log::TARGET, access_level));
     let env = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let max = env.max_level_hint().unwrap_or(LevelFilter::TRACE);
+    let env = env.add_directive(format!("{}=off", access_log::TARGET).parse().unwrap_or_default());
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_filter(filter_fn(|m| m.target() != access_log::TARGET))
         .with_filter(env);
-    let _ = tracing_subscriber::registry().with(access).with(logs).try_init();
-    guard
+    let subscriber = tracing_subscriber::registry().with(access).with(logs);
+    if tracing::subscriber::set_global_default(subscriber).is_ok() {
+        let log_max = match max.into_level() {
+            None => log::LevelFilter::Off,
+            Some(tracing::Level::ERROR) => log::LevelFilter::Error,
+            Some(tracing::Level::WARN) => log::LevelFilter::Warn,
+            Some(tracing::Level::INFO) => log::LevelFilter::Info,
+            Some(tracing::Level::DEBUG) => log::LevelFilter::Debug,
+            Some(tracing::Level::TRACE) => log::LevelFilter::Trace,
+        };
+        let _ = tracing_log::LogTracer::builder().with_max_level(log_max).init();
+    }
+    FlushGuard
 }

@@ -15,10 +15,12 @@ use std::process::Command;
 use serde_json::Value;
 
 const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy");
-const KUSTOMIZATIONS: [&str; 4] = ["base", "overlays/keepalived-vip", "overlays/slb", "overlays/keepalived-vip-tuned"];
+const KUSTOMIZATIONS: [&str; 4] =
+    ["base", "overlays/keepalived-vip", "overlays/slb", "overlays/keepalived-vip-tuned"];
 
 fn render(dir: &str) -> Vec<Value> {
-    let out = Command::new("kubectl").args(["kustomize", &format!("{DEPLOY}/{dir}")]).output().expect("kubectl");
+    let out =
+        Command::new("kubectl").args(["kustomize", &format!("{DEPLOY}/{dir}")]).output().expect("kubectl");
     assert!(out.status.success(), "{dir} does not render: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).expect("utf-8");
     text.split("\n---\n")
@@ -91,10 +93,16 @@ fn the_overlays_publish_status_the_way_their_front_end_needs() {
     assert!(caps.contains("NET_ADMIN"), "{caps}");
     let conf = vip
         .iter()
-        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"].as_str().is_some_and(|n| n.starts_with("keepalived")))
+        .find(|d| {
+            d["kind"] == "ConfigMap"
+                && d["metadata"]["name"].as_str().is_some_and(|n| n.starts_with("keepalived"))
+        })
         .expect("keepalived ConfigMap");
     let conf = conf["data"]["keepalived.conf"].as_str().expect("keepalived.conf");
-    assert!(conf.contains("track_script") && conf.contains("10254/healthz"), "the VIP follows Sluice's health");
+    assert!(
+        conf.contains("track_script") && conf.contains("10254/healthz"),
+        "the VIP follows Sluice's health"
+    );
 
     let slb = render("overlays/slb");
     assert!(sluice_args(&slb).contains(&"--publish-service=sluice/sluice-slb".to_owned()));
@@ -130,7 +138,12 @@ fn every_rendered_object_is_accepted_by_a_real_apiserver() {
                 _ => {
                     let yaml = serde_yaml::to_string(&doc).expect("yaml");
                     let applied = cluster.kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&yaml));
-                    assert!(applied.is_ok(), "{dir}: {kind} {} rejected: {:?}", doc["metadata"]["name"], applied.err());
+                    assert!(
+                        applied.is_ok(),
+                        "{dir}: {kind} {} rejected: {:?}",
+                        doc["metadata"]["name"],
+                        applied.err()
+                    );
                 }
             }
         }
@@ -142,14 +155,23 @@ fn the_alert_rules_are_well_formed() {
     let text = std::fs::read_to_string(format!("{DEPLOY}/alerts/prometheusrule.yaml")).expect("alerts");
     let rule: Value = serde_yaml::from_str(&text).expect("yaml");
     assert_eq!(rule["kind"], "PrometheusRule");
-    let alerts: Vec<&Value> =
-        rule["spec"]["groups"].as_array().expect("groups").iter().flat_map(|g| g["rules"].as_array().expect("rules")).collect();
+    let alerts: Vec<&Value> = rule["spec"]["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .flat_map(|g| g["rules"].as_array().expect("rules"))
+        .collect();
     for a in &alerts {
         assert!(a["alert"].is_string() && a["expr"].as_str().is_some_and(|e| !e.trim().is_empty()), "{a}");
         assert!(a["labels"]["severity"].is_string(), "{a}");
     }
     let exprs: String = alerts.iter().filter_map(|a| a["expr"].as_str()).collect();
-    for needle in ["status=~\"5..\"", "sluice_config_last_reload_successful", "sluice_backends_without_ready_endpoints", "node_nf_conntrack_entries_limit"] {
+    for needle in [
+        "status=~\"5..\"",
+        "sluice_config_last_reload_successful",
+        "sluice_backends_without_ready_endpoints",
+        "node_nf_conntrack_entries_limit",
+    ] {
         assert!(exprs.contains(needle), "no alert on {needle}");
     }
 }

@@ -1,0 +1,204 @@
+//! `sluice-loadtest`: runs Sluice and nginx side by side on the same origin and routes, and
+//! reports CPU-us per request (process CPU from /proc divided by requests served), requests per
+//! second, p50/p99 latency and errors, per cell: worker threads, keepalive or a new connection
+//! per request, client connections, and table size. Every run is bounded by `--duration`.
+//!
+//! Output: a Markdown table on stdout and in `<out>/results.md`, `<out>/results.json`, and
+//! `<out>/cpu_us_per_request.svg`. Needs `nginx` and `wrk` (Debian packages) and a release
+//! `sluice`; `loadtest/run.sh` installs and builds them.
+
+mod configs;
+mod measure;
+mod report;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+
+use crate::measure::{clock_ticks, tree_ticks, wrk};
+use crate::report::Row;
+
+/// Side-by-side load test of Sluice and nginx.
+#[derive(Debug, Parser)]
+struct Args {
+    /// The sluice binary (a release build).
+    #[arg(long, default_value = "target/release/sluice")]
+    sluice: PathBuf,
+    /// The nginx binary.
+    #[arg(long, default_value = "nginx")]
+    nginx: PathBuf,
+    /// The wrk binary.
+    #[arg(long, default_value = "wrk")]
+    wrk: PathBuf,
+    /// Seconds of load per cell and proxy.
+    #[arg(long, default_value_t = 3)]
+    duration: u64,
+    /// Worker counts to measure (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    workers: Vec<usize>,
+    /// Client connection counts (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "64,1024")]
+    conns: Vec<usize>,
+    /// Table sizes in Ingresses (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,10000")]
+    ingresses: Vec<usize>,
+    /// Client modes: keepalive, close (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "keepalive,close")]
+    modes: Vec<String>,
+    /// Where results go.
+    #[arg(long, default_value = "target/loadtest")]
+    out: PathBuf,
+}
+
+/// A child process stopped by PID when dropped: SIGTERM first (an nginx master then stops its
+/// workers), SIGKILL after 3 s.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(3) {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_port(port: u16) -> Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bail!("nothing listening on port {port} after 60 s")
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// CPU sets: (proxy, everything else), when the machine has room to pin.
+fn pinning(workers: usize) -> Option<(String, String)> {
+    let n = cpus();
+    (n > workers).then(|| (format!("0-{}", workers - 1), format!("{workers}-{}", n - 1)))
+}
+
+fn spawn(cmd: &mut Command, pin: Option<&str>, log: &Path) -> Result<Proc> {
+    let mut full = match pin {
+        Some(cpus) => {
+            let mut t = Command::new("taskset");
+            t.args(["-c", cpus]).arg(cmd.get_program()).args(cmd.get_args());
+            t
+        }
+        None => std::mem::replace(cmd, Command::new("true")),
+    };
+    let file = std::fs::File::create(log)?;
+    Ok(Proc(full.stdout(file.try_clone()?).stderr(file).stdin(Stdio::null()).spawn()?))
+}
+
+fn nginx(args: &Args, conf: &Path, pin: Option<&str>, log: &Path) -> Result<Proc> {
+    spawn(Command::new(&args.nginx).args(["-e", "stderr", "-g", "daemon off;", "-c"]).arg(conf), pin, log)
+}
+
+fn measure(
+    args: &Args,
+    proxy: &Proc,
+    port: u16,
+    host: &str,
+    conns: usize,
+    close: bool,
+    pin: Option<&str>,
+) -> Result<(f64, measure::WrkResult)> {
+    let url = format!("http://127.0.0.1:{port}/");
+    // Warm up (connections, pools), then measure.
+    wrk(&args.wrk, &url, host, conns, 1, close, pin)?;
+    let before = tree_ticks(proxy.0.id());
+    let result = wrk(&args.wrk, &url, host, conns, args.duration, close, pin)?;
+    let used = (tree_ticks(proxy.0.id()) - before) as f64 / clock_ticks();
+    let per_req = if result.requests > 0 { used * 1e6 / result.requests as f64 } else { f64::NAN };
+    Ok((per_req, result))
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let run = args.out.join("run");
+    std::fs::create_dir_all(&run)?;
+    let run = run.canonicalize()?;
+    let origin_port = free_port()?;
+    let mut rows = Vec::new();
+    for &workers in &args.workers {
+        let pin = pinning(workers);
+        let (proxy_cpus, other_cpus) =
+            (pin.as_ref().map(|p| p.0.as_str()), pin.as_ref().map(|p| p.1.as_str()));
+        std::fs::write(run.join("origin.conf"), configs::origin_conf(&run, origin_port))?;
+        let _origin = nginx(&args, &run.join("origin.conf"), other_cpus, &run.join("origin.log"))?;
+        wait_port(origin_port)?;
+        for &ingresses in &args.ingresses {
+            let host = configs::request_host(ingresses);
+            let manifests = run.join(format!("manifests-{ingresses}"));
+            configs::manifests(&manifests, ingresses, origin_port)?;
+            let (nginx_port, sluice_port, admin_port, tls_port) =
+                (free_port()?, free_port()?, free_port()?, free_port()?);
+            let conf = run.join(format!("proxy-{workers}-{ingresses}.conf"));
+            std::fs::write(&conf, configs::proxy_conf(&run, nginx_port, origin_port, workers, ingresses))?;
+            let nginx_proxy = nginx(&args, &conf, proxy_cpus, &run.join("nginx-proxy.log"))?;
+            let mut sluice_cmd = Command::new(&args.sluice);
+            sluice_cmd
+                .arg("--manifests")
+                .arg(&manifests)
+                .args(["--http-addr", &format!("127.0.0.1:{sluice_port}")])
+                .args(["--https-addr", &format!("127.0.0.1:{tls_port}")])
+                .args(["--admin-addr", &format!("127.0.0.1:{admin_port}")])
+                .args(["--threads", &workers.to_string()])
+                .args(["--shutdown-grace-period", "0s", "--shutdown-drain-timeout", "1s"])
+                .env("RUST_LOG", "warn");
+            // The access log stays on: its JSON lines go to this file.
+            let sluice = spawn(&mut sluice_cmd, proxy_cpus, &run.join("sluice-access.log"))
+                .with_context(|| format!("starting {}", args.sluice.display()))?;
+            wait_port(nginx_port)?;
+            wait_port(sluice_port)?;
+            for mode in &args.modes {
+                let close = mode == "close";
+                for &conns in &args.conns {
+                    for (name, proc_, port) in
+                        [("nginx", &nginx_proxy, nginx_port), ("sluice", &sluice, sluice_port)]
+                    {
+                        let (cpu, result) = measure(&args, proc_, port, &host, conns, close, other_cpus)?;
+                        eprintln!("{name:6} workers={workers} {mode:9} c={conns:<5} ingresses={ingresses:<6} cpu_us/req={cpu:.1} rps={:.0} errors={}", result.rps, result.errors);
+                        rows.push(Row {
+                            proxy: name.into(),
+                            workers,
+                            mode: mode.clone(),
+                            conns,
+                            ingresses,
+                            cpu_us_per_req: cpu,
+                            wrk: result,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let md = report::markdown(&rows);
+    print!("{md}");
+    std::fs::write(args.out.join("results.md"), &md)?;
+    std::fs::write(args.out.join("results.json"), serde_json::to_string_pretty(&rows)?)?;
+    std::fs::write(args.out.join("cpu_us_per_request.svg"), report::svg(&rows))?;
+    eprintln!("results in {}", args.out.display());
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! Measuring one cell: CPU time of a process tree from /proc, and wrk's figures.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// CPU ticks (utime + stime) of `pid` and all its descendants.
+pub fn tree_ticks(pid: u32) -> u64 {
+    let mut pids = vec![pid];
+    let mut i = 0;
+    while i < pids.len() {
+        pids.extend(children(pids[i]));
+        i += 1;
+    }
+    pids.iter().map(|p| ticks(*p)).sum()
+}
+
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    Some(after.split_whitespace().map(str::to_owned).collect())
+}
+
+fn ticks(pid: u32) -> u64 {
+    stat_fields(pid).map_or(0, |f| f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0))
+}
+
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| stat_fields(*p).is_some_and(|f| f[1] == pid.to_string()))
+        .collect()
+}
+
+/// Clock ticks per second.
+pub fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// What wrk reported.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct WrkResult {
+    /// Completed requests.
+    pub requests: u64,
+    /// Requests per second.
+    pub rps: f64,
+    /// Median latency in ms.
+    pub p50_ms: f64,
+    /// 99th percentile latency in ms.
+    pub p99_ms: f64,
+    /// Non-2xx responses plus socket errors.
+    pub errors: u64,
+}
+
+fn ms(v: &str) -> f64 {
+    let (n, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
+    let n: f64 = n.parse().unwrap_or(f64::NAN);
+    match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        _ => f64::NAN,
+    }
+}
+
+/// Runs wrk (pinned with `taskset` when `cpus` is given) for `seconds` and parses its output.
+pub fn wrk(
+    wrk: &Path,
+    url: &str,
+    host: &str,
+    conns: usize,
+    seconds: u64,
+    close: bool,
+    cpus: Option<&str>,
+) -> Result<WrkResult> {
+    let mut cmd = match cpus {
+        Some(c) => {
+            let mut t = Command::new("taskset");
+            t.args(["-c", c]).arg(wrk);
+            t
+        }
+        None => Command::new(wrk),
+    };
+    cmd.args([
+        "-t1",
+        &format!("-c{conns}"),
+        &format!("-d{seconds}s"),
+        "--latency",
+        "-H",
+        &format!("Host: {host}"),
+    ]);
+    if close {
+        cmd.args(["-H", "Connection: close"]);
+    }
+    let out = cmd.arg(url).output().with_context(|| format!("running {}", wrk.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!("wrk failed: {text} {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut r = WrkResult::default();
+    for line in text.lines().map(str::trim) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        match f.as_slice() {
+            [n, "requests", "in", ..] => r.requests = n.parse().unwrap_or(0),
+            ["Requests/sec:", v] => r.rps = v.parse().unwrap_or(0.0),
+            ["50%", v] => r.p50_ms = ms(v),
+            ["99%", v] => r.p99_ms = ms(v),
+            ["Non-2xx", "or", "3xx", "responses:", n] => r.errors += n.parse::<u64>().unwrap_or(0),
+            ["Socket", "errors:", rest @ ..] => {
+                r.errors +=
+                    rest.iter().filter_map(|t| t.trim_end_matches(',').parse::<u64>().ok()).sum::<u64>();
+            }
+            _ => {}
+        }
+    }
+    Ok(r)
+}
