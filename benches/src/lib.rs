@@ -1,7 +1,12 @@
 //! Input generators for the benchmarks: snapshots of many Ingresses, Services and
 //! EndpointSlices, built directly as Kubernetes objects (no YAML parsing in the measured path).
+//! The benchmarks use the same allocator as the `sluice` binary (mimalloc).
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointPort, EndpointSlice};
@@ -49,14 +54,14 @@ pub fn snapshot(ingresses: usize, endpoints: usize, kind: HostKind) -> Snapshot 
             ..Default::default()
         }),
     };
-    s.ingress_classes.insert((String::new(), "sluice".into()), class);
+    s.ingress_classes.insert((String::new(), "sluice".into()), Arc::new(class));
     let per_service = endpoints.div_ceil(ingresses.max(1));
     for i in 0..ingresses {
         let ns = format!("ns-{}", i % 100);
         let svc = format!("svc-{i}");
         s.services.insert(
             (ns.clone(), svc.clone()),
-            Service {
+            Arc::new(Service {
                 metadata: meta(&ns, &svc),
                 spec: Some(ServiceSpec {
                     ports: Some(vec![ServicePort {
@@ -68,7 +73,7 @@ pub fn snapshot(ingresses: usize, endpoints: usize, kind: HostKind) -> Snapshot 
                     ..Default::default()
                 }),
                 ..Default::default()
-            },
+            }),
         );
         let eps = (0..per_service)
             .map(|e| {
@@ -83,7 +88,7 @@ pub fn snapshot(ingresses: usize, endpoints: usize, kind: HostKind) -> Snapshot 
         slice_meta.labels = Some(BTreeMap::from([(SERVICE_NAME_LABEL.to_owned(), svc.clone())]));
         s.endpoint_slices.insert(
             (ns.clone(), format!("{svc}-1")),
-            EndpointSlice {
+            Arc::new(EndpointSlice {
                 metadata: slice_meta,
                 address_type: "IPv4".into(),
                 endpoints: eps,
@@ -92,7 +97,7 @@ pub fn snapshot(ingresses: usize, endpoints: usize, kind: HostKind) -> Snapshot 
                     port: Some(8080),
                     ..Default::default()
                 }]),
-            },
+            }),
         );
         let backend = IngressBackend {
             service: Some(IngressServiceBackend {
@@ -122,7 +127,7 @@ pub fn snapshot(ingresses: usize, endpoints: usize, kind: HostKind) -> Snapshot 
             }),
             ..Default::default()
         };
-        s.ingresses.insert((ns, format!("ing-{i}")), ing);
+        s.ingresses.insert((ns, format!("ing-{i}")), Arc::new(ing));
     }
     s
 }

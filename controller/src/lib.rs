@@ -16,6 +16,10 @@ pub mod table;
 pub mod tls;
 pub mod translate;
 
+/// Hash maps keyed by strings that can come from requests (Host headers) or objects: aHash
+/// with a random seed, fast and resistant to collision attacks.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
+
 pub use cluster::ClusterOptions;
 pub use error::{Error, Result};
 pub use pipeline::Pipeline;

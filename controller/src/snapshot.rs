@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -87,41 +88,75 @@ impl fmt::Display for ObjectRef {
 /// Namespace and name, the key of every map in a [`Snapshot`].
 pub type Key = (String, String);
 
-/// Every object a source currently holds. Plain data: cloning or comparing it has no side effects.
+/// Every object a source currently holds. Objects are shared (`Arc`), so building a snapshot
+/// from a source's store, or cloning one, copies no object.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// Ingresses by namespace/name.
-    pub ingresses: BTreeMap<Key, Ingress>,
+    pub ingresses: BTreeMap<Key, Arc<Ingress>>,
     /// IngressClasses by name (namespace empty).
-    pub ingress_classes: BTreeMap<Key, IngressClass>,
+    pub ingress_classes: BTreeMap<Key, Arc<IngressClass>>,
     /// Services by namespace/name.
-    pub services: BTreeMap<Key, Service>,
+    pub services: BTreeMap<Key, Arc<Service>>,
     /// EndpointSlices by namespace/name.
-    pub endpoint_slices: BTreeMap<Key, EndpointSlice>,
+    pub endpoint_slices: BTreeMap<Key, Arc<EndpointSlice>>,
     /// Secrets by namespace/name.
-    pub secrets: BTreeMap<Key, Secret>,
+    pub secrets: BTreeMap<Key, Arc<Secret>>,
     /// ConfigMaps by namespace/name.
-    pub config_maps: BTreeMap<Key, ConfigMap>,
+    pub config_maps: BTreeMap<Key, Arc<ConfigMap>>,
 }
 
 /// One object of a kind that Sluice reads.
 #[derive(Debug, Clone)]
 pub enum Object {
     /// An Ingress.
-    Ingress(Box<Ingress>),
+    Ingress(Arc<Ingress>),
     /// An IngressClass.
-    IngressClass(Box<IngressClass>),
+    IngressClass(Arc<IngressClass>),
     /// A Service.
-    Service(Box<Service>),
+    Service(Arc<Service>),
     /// An EndpointSlice.
-    EndpointSlice(Box<EndpointSlice>),
+    EndpointSlice(Arc<EndpointSlice>),
     /// A Secret.
-    Secret(Box<Secret>),
+    Secret(Arc<Secret>),
     /// A ConfigMap.
-    ConfigMap(Box<ConfigMap>),
+    ConfigMap(Arc<ConfigMap>),
+}
+
+/// Sets a missing namespace to `default` (for namespaced kinds), as kubectl assumes.
+fn with_namespace<T: k8s_openapi::Metadata<Ty = ObjectMeta>>(mut object: T, kind: ObjectKind) -> Arc<T> {
+    if kind != ObjectKind::IngressClass && object.metadata().namespace.as_deref().is_none_or(str::is_empty) {
+        object.metadata_mut().namespace = Some("default".to_owned());
+    }
+    Arc::new(object)
 }
 
 impl Object {
+    /// Wraps an Ingress (a missing namespace becomes `default`).
+    pub fn ingress(o: Ingress) -> Self {
+        Object::Ingress(with_namespace(o, ObjectKind::Ingress))
+    }
+    /// Wraps an IngressClass.
+    pub fn ingress_class(o: IngressClass) -> Self {
+        Object::IngressClass(Arc::new(o))
+    }
+    /// Wraps a Service (a missing namespace becomes `default`).
+    pub fn service(o: Service) -> Self {
+        Object::Service(with_namespace(o, ObjectKind::Service))
+    }
+    /// Wraps an EndpointSlice (a missing namespace becomes `default`).
+    pub fn endpoint_slice(o: EndpointSlice) -> Self {
+        Object::EndpointSlice(with_namespace(o, ObjectKind::EndpointSlice))
+    }
+    /// Wraps a Secret (a missing namespace becomes `default`).
+    pub fn secret(o: Secret) -> Self {
+        Object::Secret(with_namespace(o, ObjectKind::Secret))
+    }
+    /// Wraps a ConfigMap (a missing namespace becomes `default`).
+    pub fn config_map(o: ConfigMap) -> Self {
+        Object::ConfigMap(with_namespace(o, ObjectKind::ConfigMap))
+    }
+
     /// The object's reference (kind, namespace, name).
     pub fn object_ref(&self) -> ObjectRef {
         let (kind, meta) = match self {
@@ -137,36 +172,19 @@ impl Object {
 }
 
 impl Snapshot {
-    /// Inserts (or replaces) one object. The key is the object's namespace and name; a missing
-    /// namespace is stored as `default`, so that references resolve as they would in a cluster.
+    /// Inserts (or replaces) one object, keyed by its namespace and name. Sources set a missing
+    /// namespace to `default` before (see [`Object::new`]), as kubectl assumes.
     pub fn insert(&mut self, object: Object) {
         let r = object.object_ref();
         let key = (r.namespace, r.name);
         match object {
-            Object::Ingress(mut o) => {
-                o.metadata.namespace = Some(key.0.clone());
-                self.ingresses.insert(key, *o);
-            }
-            Object::IngressClass(o) => {
-                self.ingress_classes.insert(key, *o);
-            }
-            Object::Service(mut o) => {
-                o.metadata.namespace = Some(key.0.clone());
-                self.services.insert(key, *o);
-            }
-            Object::EndpointSlice(mut o) => {
-                o.metadata.namespace = Some(key.0.clone());
-                self.endpoint_slices.insert(key, *o);
-            }
-            Object::Secret(mut o) => {
-                o.metadata.namespace = Some(key.0.clone());
-                self.secrets.insert(key, *o);
-            }
-            Object::ConfigMap(mut o) => {
-                o.metadata.namespace = Some(key.0.clone());
-                self.config_maps.insert(key, *o);
-            }
-        }
+            Object::Ingress(o) => self.ingresses.insert(key, o).map(drop),
+            Object::IngressClass(o) => self.ingress_classes.insert(key, o).map(drop),
+            Object::Service(o) => self.services.insert(key, o).map(drop),
+            Object::EndpointSlice(o) => self.endpoint_slices.insert(key, o).map(drop),
+            Object::Secret(o) => self.secrets.insert(key, o).map(drop),
+            Object::ConfigMap(o) => self.config_maps.insert(key, o).map(drop),
+        };
     }
 
     /// Whether the snapshot already holds an object with this reference.

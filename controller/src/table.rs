@@ -4,7 +4,6 @@
 //! Lookup hashes the host (exact, then single-label wildcard, then the catch-all), then checks
 //! the host's Exact paths in a hash map and its prefix paths in precedence order.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,6 +12,7 @@ use std::sync::Arc;
 use crate::matching::{normalize_host, wildcard_suffix, PathMatch};
 use crate::tls::TlsCertificate;
 use crate::translate::GlobalSettings;
+use crate::FastMap;
 
 /// An upstream address: one ready endpoint of a Service port.
 pub type Endpoint = SocketAddr;
@@ -104,7 +104,7 @@ pub struct Route {
 /// The routes of one host (or of the catch-all).
 #[derive(Debug, Default, PartialEq)]
 pub struct HostRoutes {
-    exact: HashMap<String, Arc<Route>>,
+    exact: FastMap<String, Arc<Route>>,
     ordered: Vec<Arc<Route>>,
     fallback: Option<Arc<Route>>,
 }
@@ -156,12 +156,12 @@ impl HostRoutes {
 /// The whole routing state of one generation. Immutable once built.
 #[derive(Debug, Default, PartialEq)]
 pub struct RoutingTable {
-    hosts: HashMap<String, HostRoutes>,
-    wildcards: HashMap<String, HostRoutes>,
+    hosts: FastMap<String, HostRoutes>,
+    wildcards: FastMap<String, HostRoutes>,
     catch_all: HostRoutes,
     default_backend: Option<Arc<Route>>,
-    certificates: HashMap<String, Arc<TlsCertificate>>,
-    wildcard_certificates: HashMap<String, Arc<TlsCertificate>>,
+    certificates: FastMap<String, Arc<TlsCertificate>>,
+    wildcard_certificates: FastMap<String, Arc<TlsCertificate>>,
     default_certificate: Option<Arc<TlsCertificate>>,
     /// Global settings from the controller ConfigMap.
     pub settings: GlobalSettings,
@@ -273,7 +273,7 @@ mod tests {
     #[test]
     fn round_robin_visits_every_endpoint_evenly() {
         let b = backend(3);
-        let mut seen = HashMap::new();
+        let mut seen = std::collections::HashMap::new();
         for _ in 0..30 {
             *seen.entry(b.select(None).expect("endpoint")).or_insert(0) += 1;
         }

@@ -54,12 +54,16 @@ pub struct Translation {
 /// `now` decides which certificates have expired (passed in to keep this function pure).
 pub fn translate(snapshot: &Snapshot, options: &Options, now: SystemTime) -> Translation {
     let mut warnings = Vec::new();
-    let mut ours: Vec<&Ingress> =
-        snapshot.ingresses.values().filter(|i| is_ours(i, snapshot, &options.classes)).collect();
+    let mut ours: Vec<&Ingress> = snapshot
+        .ingresses
+        .values()
+        .map(|i| &**i)
+        .filter(|i| is_ours(i, snapshot, &options.classes))
+        .collect();
     ours.sort_by(|a, b| oldest_first(a, b));
 
     let settings = config::global_settings(
-        options.configmap.as_ref().and_then(|key| snapshot.config_maps.get(key)),
+        options.configmap.as_ref().and_then(|key| snapshot.config_maps.get(key)).map(|c| &**c),
         &mut warnings,
     );
     let mut certificates = tls::Certificates::new(snapshot, now);
@@ -89,12 +93,9 @@ pub fn translate(snapshot: &Snapshot, options: &Options, now: SystemTime) -> Tra
 }
 
 fn oldest_first(a: &Ingress, b: &Ingress) -> Ordering {
-    let key = |i: &Ingress| {
-        (
-            i.metadata.creation_timestamp.as_ref().map(|t| t.0),
-            i.metadata.namespace.clone(),
-            i.metadata.name.clone(),
-        )
-    };
+    fn key(i: &Ingress) -> (Option<k8s_openapi::jiff::Timestamp>, Option<&str>, Option<&str>) {
+        let m = &i.metadata;
+        (m.creation_timestamp.as_ref().map(|t| t.0), m.namespace.as_deref(), m.name.as_deref())
+    }
     key(a).cmp(&key(b))
 }

@@ -10,6 +10,7 @@
 mod configs;
 mod measure;
 mod report;
+mod scale;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -52,11 +53,18 @@ struct Args {
     /// Where results go.
     #[arg(long, default_value = "target/loadtest")]
     out: PathBuf,
+    /// Also measure scale: readiness time, memory and edit-to-live time with this many Ingresses
+    /// (0 skips it).
+    #[arg(long, default_value_t = 10_000)]
+    scale_ingresses: usize,
+    /// Endpoints in total for the scale measurement.
+    #[arg(long, default_value_t = 50_000)]
+    scale_endpoints: usize,
 }
 
 /// A child process stopped by PID when dropped: SIGTERM first (an nginx master then stops its
 /// workers), SIGKILL after 3 s.
-struct Proc(Child);
+pub(crate) struct Proc(pub(crate) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -73,7 +81,7 @@ impl Drop for Proc {
     }
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -194,10 +202,22 @@ fn main() -> Result<()> {
             }
         }
     }
-    let md = report::markdown(&rows);
+    let mut md = report::markdown(&rows);
+    let scale = if args.scale_ingresses > 0 {
+        let s = scale::run(&args.sluice, &run, args.scale_ingresses, args.scale_endpoints, 10)?;
+        md.push_str(&format!(
+            "\nScale ({} Ingresses, {} endpoints, manifests folder): ready in {:.0} ms, RSS {:.0} MiB, \
+             one Ingress edit live in {:.1} ms (p50) / {:.1} ms (max of 10).\n",
+            s.ingresses, s.endpoints, s.ready_ms, s.rss_mib, s.edit_live_p50_ms, s.edit_live_max_ms
+        ));
+        Some(s)
+    } else {
+        None
+    };
     print!("{md}");
     std::fs::write(args.out.join("results.md"), &md)?;
-    std::fs::write(args.out.join("results.json"), serde_json::to_string_pretty(&rows)?)?;
+    let json = serde_json::json!({"cells": rows, "scale": scale});
+    std::fs::write(args.out.join("results.json"), serde_json::to_string_pretty(&json)?)?;
     std::fs::write(args.out.join("cpu_us_per_request.svg"), report::svg(&rows))?;
     eprintln!("results in {}", args.out.display());
     Ok(())

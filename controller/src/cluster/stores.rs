@@ -141,7 +141,7 @@ impl Stores {
     /// A snapshot of every store. Secrets are kept only when an Ingress's `spec.tls` or the
     /// default certificate names them.
     pub fn snapshot(&self, default_certificate: Option<&Key>) -> Snapshot {
-        fn collect<K>(store: &Store<K>, cluster_scoped: bool) -> BTreeMap<Key, K>
+        fn collect<K>(store: &Store<K>, cluster_scoped: bool) -> BTreeMap<Key, std::sync::Arc<K>>
         where
             K: Resource + Clone + 'static,
             K::DynamicType: Eq + std::hash::Hash + Clone,
@@ -151,7 +151,7 @@ impl Stores {
                 .into_iter()
                 .map(|o| {
                     let ns = if cluster_scoped { String::new() } else { o.namespace().unwrap_or_default() };
-                    ((ns, o.name_any()), (*o).clone())
+                    ((ns, o.name_any()), o)
                 })
                 .collect()
         }

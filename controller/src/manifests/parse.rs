@@ -68,16 +68,16 @@ fn add_value(value: Value, document: usize, parsed: &mut Parsed) -> Result<(), P
     }
     let typed = |r: Result<Object, serde_yaml::Error>| r.map_err(|e| fail(format!("{kind}: {e}")));
     let object = match (api_version.as_str(), kind.as_str()) {
-        ("networking.k8s.io/v1", "Ingress") => typed(serde_yaml::from_value(value).map(Object::Ingress))?,
+        ("networking.k8s.io/v1", "Ingress") => typed(serde_yaml::from_value(value).map(Object::ingress))?,
         ("networking.k8s.io/v1", "IngressClass") => {
-            typed(serde_yaml::from_value(value).map(Object::IngressClass))?
+            typed(serde_yaml::from_value(value).map(Object::ingress_class))?
         }
-        ("v1", "Service") => typed(serde_yaml::from_value(value).map(Object::Service))?,
+        ("v1", "Service") => typed(serde_yaml::from_value(value).map(Object::service))?,
         ("discovery.k8s.io/v1", "EndpointSlice") => {
-            typed(serde_yaml::from_value(value).map(Object::EndpointSlice))?
+            typed(serde_yaml::from_value(value).map(Object::endpoint_slice))?
         }
-        ("v1", "Secret") => typed(serde_yaml::from_value(value).map(Object::Secret))?,
-        ("v1", "ConfigMap") => typed(serde_yaml::from_value(value).map(Object::ConfigMap))?,
+        ("v1", "Secret") => typed(serde_yaml::from_value(value).map(Object::secret))?,
+        ("v1", "ConfigMap") => typed(serde_yaml::from_value(value).map(Object::config_map))?,
         (_, "Ingress" | "IngressClass" | "EndpointSlice") => {
             parsed.skipped.push(Skipped {
                 document,

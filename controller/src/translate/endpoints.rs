@@ -6,7 +6,6 @@
 //! resolved `targetPort`); for hand-written slices, a numeric `targetPort` also matches by number.
 //! An endpoint is used when `conditions.ready` is true or absent and it is not terminating.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -18,6 +17,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::warning::{Invalid, Warning};
 use crate::snapshot::{ObjectKind, ObjectRef, Snapshot};
 use crate::table::{Backend, BackendKey};
+use crate::FastMap;
 
 /// The label that ties an EndpointSlice to its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -26,21 +26,21 @@ pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 /// routes to the same Service port share one [`Backend`] (and one round-robin cursor).
 pub struct Endpoints<'a> {
     snapshot: &'a Snapshot,
-    slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
-    resolved: HashMap<BackendKey, Arc<Backend>>,
+    slices: FastMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
+    resolved: FastMap<BackendKey, Arc<Backend>>,
 }
 
 impl<'a> Endpoints<'a> {
     /// Builds the slice index (by namespace and service-name label).
     pub fn new(snapshot: &'a Snapshot) -> Self {
-        let mut slices: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
+        let mut slices: FastMap<(&str, &str), Vec<&EndpointSlice>> = FastMap::default();
         for ((ns, _), slice) in &snapshot.endpoint_slices {
             let service = slice.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL));
             if let Some(service) = service {
                 slices.entry((ns.as_str(), service.as_str())).or_default().push(slice);
             }
         }
-        Endpoints { snapshot, slices, resolved: HashMap::new() }
+        Endpoints { snapshot, slices, resolved: FastMap::default() }
     }
 
     /// Resolves an Ingress service backend in `namespace`. Bad endpoint addresses are reported

@@ -1,7 +1,6 @@
 //! Turns the rules of one Ingress into routes of the table under construction, resolving
 //! conflicts in favour of Ingresses added earlier (the caller adds the oldest first).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressBackend};
@@ -15,6 +14,7 @@ use super::Translation;
 use crate::matching::PathMatch;
 use crate::snapshot::{ObjectKind, ObjectRef, Snapshot};
 use crate::table::{Route, RoutingTable};
+use crate::FastMap;
 
 /// Accumulates routes from Ingresses, oldest first.
 pub struct TableBuilder<'a> {
@@ -22,7 +22,7 @@ pub struct TableBuilder<'a> {
     settings: &'a GlobalSettings,
     tls: &'a TlsHosts,
     endpoints: Endpoints<'a>,
-    claimed: HashMap<(Option<String>, PathMatch), ObjectRef>,
+    claimed: FastMap<(Option<String>, PathMatch), ObjectRef>,
     warnings: Vec<Warning>,
     /// The default backend of the oldest Ingress that has no rules (the ingress-nginx catch-all).
     ruleless_default: Option<Arc<Route>>,
@@ -52,7 +52,7 @@ impl<'a> TableBuilder<'a> {
             settings,
             tls,
             endpoints: Endpoints::new(snapshot),
-            claimed: HashMap::new(),
+            claimed: FastMap::default(),
             warnings,
             ruleless_default: None,
             any_default: None,

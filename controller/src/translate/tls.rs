@@ -21,6 +21,8 @@ use crate::tls::TlsCertificate;
 #[derive(Debug, Default)]
 pub struct TlsHosts {
     with_tls: HashSet<String>,
+    /// `foo.com` for every listed `*.foo.com`.
+    wildcard_suffixes: HashSet<String>,
     certificates: Vec<(String, Arc<TlsCertificate>)>,
 }
 
@@ -29,7 +31,7 @@ impl TlsHosts {
     pub fn has_tls(&self, host: &str) -> bool {
         self.with_tls.contains(host)
             || (!host.starts_with("*.")
-                && wildcard_suffix(host).is_some_and(|s| self.with_tls.contains(&format!("*.{s}"))))
+                && wildcard_suffix(host).is_some_and(|s| self.wildcard_suffixes.contains(s)))
     }
 
     /// Moves the certificates into the table.
@@ -106,6 +108,9 @@ pub fn collect(
                 },
             };
             for host in hosts {
+                if let Some(suffix) = host.strip_prefix("*.") {
+                    out.wildcard_suffixes.insert(suffix.to_owned());
+                }
                 out.with_tls.insert(host.clone());
                 let Some(cert) = &cert else { continue };
                 if !cert.covers(&host) {
