@@ -39,6 +39,16 @@ impl PublishAddress {
         }
     }
 
+    /// One `status.loadBalancer.ingress[]` entry (of an Ingress or a Service): the IP if set,
+    /// else the hostname.
+    fn from_status(ip: Option<&str>, hostname: Option<&str>) -> Option<Self> {
+        match (ip, hostname) {
+            (Some(ip), _) => Some(PublishAddress::parse(ip)),
+            (None, Some(h)) => Some(PublishAddress::Hostname(h.to_owned())),
+            _ => None,
+        }
+    }
+
     fn to_json(&self) -> serde_json::Value {
         match self {
             PublishAddress::Ip(ip) => json!({"ip": ip.to_string()}),
@@ -70,11 +80,7 @@ fn current(ingress: &Ingress) -> Vec<PublishAddress> {
         .iter()
         .flat_map(|s| s.load_balancer.iter())
         .flat_map(|lb| lb.ingress.iter().flatten())
-        .filter_map(|i| match (&i.ip, &i.hostname) {
-            (Some(ip), _) => Some(PublishAddress::parse(ip)),
-            (None, Some(h)) => Some(PublishAddress::Hostname(h.clone())),
-            _ => None,
-        })
+        .filter_map(|i| PublishAddress::from_status(i.ip.as_deref(), i.hostname.as_deref()))
         .collect();
     out.sort();
     out
@@ -96,11 +102,7 @@ impl StatusWriter {
                     .iter()
                     .flat_map(|s| s.load_balancer.iter())
                     .flat_map(|lb| lb.ingress.iter().flatten())
-                    .filter_map(|i| match (&i.ip, &i.hostname) {
-                        (Some(ip), _) => Some(PublishAddress::parse(ip)),
-                        (None, Some(h)) => Some(PublishAddress::Hostname(h.clone())),
-                        _ => None,
-                    })
+                    .filter_map(|i| PublishAddress::from_status(i.ip.as_deref(), i.hostname.as_deref()))
                     .collect()
             }
         };
