@@ -142,9 +142,10 @@ impl RunArgs {
         }
     }
 
-    /// The proxy listeners' addresses (validated by clap, so they parse).
+    /// The addresses `/readyz` probes: the HTTP listener (the HTTPS one is bound with it, in the
+    /// same service; probing it with a bare TCP connect would log a failed handshake).
     pub fn listener_addresses(&self) -> Vec<SocketAddr> {
-        [&self.http_addr, &self.https_addr].into_iter().filter_map(|a| a.parse().ok()).collect()
+        self.http_addr.parse().ok().into_iter().collect()
     }
 
     /// The HTTPS listener's port (used in redirect Locations).
