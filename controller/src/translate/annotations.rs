@@ -11,6 +11,9 @@ use crate::snapshot::ObjectRef;
 /// The annotation prefix ingress-nginx uses.
 pub const PREFIX: &str = "nginx.ingress.kubernetes.io/";
 
+/// The annotations Sluice interprets today (without the prefix).
+pub const SUPPORTED: [&str; 2] = ["ssl-redirect", "force-ssl-redirect"];
+
 /// Per-Ingress settings from annotations; `None` means "use the global setting".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IngressAnnotations {
@@ -43,5 +46,37 @@ pub fn parse(ingress: &Ingress, object: &ObjectRef, warnings: &mut Vec<Warning>)
     };
     parsed.ssl_redirect = boolean("ssl-redirect");
     parsed.force_ssl_redirect = boolean("force-ssl-redirect");
+    report_unsupported(annotations.keys(), object, warnings);
     parsed
+}
+
+/// One warning per Ingress listing the `nginx.ingress.kubernetes.io/*` annotations that Sluice
+/// ignores, and one listing the `*-snippet` annotations it refuses: raw nginx configuration
+/// injected through annotations is how IngressNightmare (CVE-2025-1974) and its predecessors
+/// happened, so snippets are never interpreted.
+fn report_unsupported<'a>(
+    keys: impl Iterator<Item = &'a String>,
+    object: &ObjectRef,
+    warnings: &mut Vec<Warning>,
+) {
+    let (mut snippets, mut ignored) = (Vec::new(), Vec::new());
+    for name in keys.filter_map(|k| k.strip_prefix(PREFIX)) {
+        if name.ends_with("-snippet") {
+            snippets.push(name.to_owned());
+        } else if !SUPPORTED.contains(&name) {
+            ignored.push(name.to_owned());
+        }
+    }
+    if !snippets.is_empty() {
+        warnings.push(Warning {
+            object: object.clone(),
+            reason: Invalid::SnippetRefused { annotations: snippets },
+        });
+    }
+    if !ignored.is_empty() {
+        warnings.push(Warning {
+            object: object.clone(),
+            reason: Invalid::UnsupportedAnnotations { annotations: ignored },
+        });
+    }
 }

@@ -84,6 +84,20 @@ pub enum Invalid {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// `nginx.ingress.kubernetes.io/*` annotations that Sluice does not interpret (yet); they are
+    /// ignored, so the Ingress may behave differently than under ingress-nginx.
+    #[error("annotations not supported, ignored: {}", annotations.join(", "))]
+    UnsupportedAnnotations {
+        /// The annotation names, without the prefix.
+        annotations: Vec<String>,
+    },
+    /// `*-snippet` annotations: raw nginx configuration, never interpreted (the IngressNightmare
+    /// class of injection).
+    #[error("snippet annotations are refused and never interpreted: {}", annotations.join(", "))]
+    SnippetRefused {
+        /// The annotation names, without the prefix.
+        annotations: Vec<String>,
+    },
     /// A TLS Secret named by the Ingress does not exist; its hosts get the default certificate.
     #[error("TLS secret {secret:?} not found; the default certificate is used")]
     SecretNotFound {
@@ -127,6 +141,8 @@ impl Invalid {
             Invalid::ConflictLost { .. } => "RuleConflict",
             Invalid::InvalidConfig { .. } => "InvalidConfig",
             Invalid::InvalidAnnotation { .. } => "InvalidAnnotation",
+            Invalid::UnsupportedAnnotations { .. } => "UnsupportedAnnotations",
+            Invalid::SnippetRefused { .. } => "SnippetRefused",
             Invalid::SecretNotFound { .. } => "SecretNotFound",
             Invalid::InvalidCertificate { .. } | Invalid::CertificateHostMismatch { .. } => {
                 "InvalidCertificate"

@@ -139,3 +139,30 @@ fn invalid_annotation_values_warn_and_keep_the_default() {
     assert!(redirects(&t, "t.test"), "TLS without a secret still redirects (default certificate)");
     assert!(matches!(&t.warnings[..], [w] if matches!(&w.reason, Invalid::InvalidAnnotation { .. })));
 }
+
+#[test]
+fn unsupported_annotations_and_snippets_are_listed_in_one_warning_each() {
+    let mut ing = ingress("legacy", json!({"rules": [rule(Some("l.test"), &[("Prefix", "/", "a")])]}));
+    ing["metadata"]["annotations"] = json!({
+        "nginx.ingress.kubernetes.io/rewrite-target": "/$1",
+        "nginx.ingress.kubernetes.io/canary": "true",
+        "nginx.ingress.kubernetes.io/configuration-snippet": "more_set_headers 'x: y';",
+        "nginx.ingress.kubernetes.io/server-snippet": "location /x {}",
+        "nginx.ingress.kubernetes.io/ssl-redirect": "false",
+        "example.com/other": "ignored silently",
+    });
+    let t = World::new().backend("a", &["127.0.0.2"]).with(ing).translate();
+    assert_eq!(
+        t.table.lookup("l.test", "/").map(|r| r.service.to_string()).as_deref(),
+        Some("a"),
+        "the route still works"
+    );
+    let reasons: Vec<&Invalid> = t.warnings.iter().map(|w| &w.reason).collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(
+        matches!(reasons[0], Invalid::SnippetRefused { annotations } if annotations == &["configuration-snippet", "server-snippet"])
+    );
+    assert!(
+        matches!(reasons[1], Invalid::UnsupportedAnnotations { annotations } if annotations == &["canary", "rewrite-target"])
+    );
+}
