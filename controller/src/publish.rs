@@ -2,7 +2,6 @@
 //!
 //! Generations count published changes; a table equal to the live one is not swapped in.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -35,7 +34,6 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct Publisher {
     current: ArcSwap<Published>,
-    ready: AtomicBool,
 }
 
 impl Default for Publisher {
@@ -48,7 +46,7 @@ impl Publisher {
     /// A publisher holding the empty generation 0, not yet ready.
     pub fn new() -> Self {
         let empty = Published { generation: 0, applied_at: Instant::now(), table: RoutingTable::default() };
-        Publisher { current: ArcSwap::from_pointee(empty), ready: AtomicBool::new(false) }
+        Publisher { current: ArcSwap::from_pointee(empty) }
     }
 
     /// The live table. Hold the `Arc` for the whole request so that retries see one version.
@@ -67,13 +65,13 @@ impl Publisher {
         let generation = live.generation + 1;
         drop(live);
         self.current.store(Arc::new(Published { generation, applied_at: Instant::now(), table }));
-        self.ready.store(true, Ordering::Release);
         Outcome::Swapped(generation)
     }
 
-    /// Whether a first table has been published (the `/readyz` condition).
+    /// Whether a first table has been published (the `/readyz` condition): generation 0 is the
+    /// placeholder, and the first publish always makes generation 1.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.current.load().generation > 0
     }
 }
 

@@ -168,7 +168,7 @@ impl ProxyHttp for Router {
         let live = self.publisher.load();
         let settings = &live.table.settings;
         if ctx.https {
-            ctx.hsts = settings.hsts.as_deref().and_then(|v| http::HeaderValue::from_str(v).ok());
+            ctx.hsts = settings.hsts.clone();
         }
         let path = session.req_header().uri.path();
         let route = live.table.lookup(request_host(session), path).cloned();

@@ -1,6 +1,7 @@
 //! The controller ConfigMap: global settings, with ingress-nginx's keys and defaults.
 //! A bad value is a warning naming the key, and the default stays.
 
+use http::HeaderValue;
 use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::warning::{Invalid, Warning};
@@ -18,8 +19,9 @@ pub struct GlobalSettings {
     /// `no-tls-redirect-locations` (`/.well-known/acme-challenge`): path prefixes never redirected.
     pub no_tls_redirect_locations: Vec<String>,
     /// The `Strict-Transport-Security` value for HTTPS responses (`hsts`, `hsts-max-age`,
-    /// `hsts-include-subdomains`, `hsts-preload`), or None when `hsts` is false.
-    pub hsts: Option<String>,
+    /// `hsts-include-subdomains`, `hsts-preload`), or None when `hsts` is false. Kept as a ready
+    /// header value so that HTTPS responses only clone it (a reference count).
+    pub hsts: Option<HeaderValue>,
 }
 
 impl Default for GlobalSettings {
@@ -29,7 +31,7 @@ impl Default for GlobalSettings {
             force_ssl_redirect: false,
             redirect_code: 308,
             no_tls_redirect_locations: vec!["/.well-known/acme-challenge".to_owned()],
-            hsts: Some("max-age=31536000; includeSubDomains".to_owned()),
+            hsts: Some(HeaderValue::from_static("max-age=31536000; includeSubDomains")),
         }
     }
 }
@@ -88,15 +90,18 @@ pub fn global_settings(config: Option<&ConfigMap>, warnings: &mut Vec<Warning>) 
         settings.no_tls_redirect_locations =
             v.split(',').map(str::trim).filter(|s| s.starts_with('/')).map(str::to_owned).collect();
     }
-    settings.hsts = hsts.then(|| {
-        let mut value = format!("max-age={max_age}");
-        if subdomains {
-            value.push_str("; includeSubDomains");
-        }
-        if preload {
-            value.push_str("; preload");
-        }
-        value
-    });
+    settings.hsts = hsts
+        .then(|| {
+            let mut value = format!("max-age={max_age}");
+            if subdomains {
+                value.push_str("; includeSubDomains");
+            }
+            if preload {
+                value.push_str("; preload");
+            }
+            // Only digits and ASCII letters: always a valid header value.
+            HeaderValue::try_from(value).ok()
+        })
+        .flatten();
     settings
 }

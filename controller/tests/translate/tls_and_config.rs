@@ -108,7 +108,10 @@ fn configmap_settings_follow_ingress_nginx_keys_and_bad_values_keep_defaults() {
     world.options.configmap = Some(("sys".into(), "sluice".into()));
     let t = world.translate();
     let s = &t.table.settings;
-    assert_eq!(s.hsts.as_deref(), Some("max-age=600; includeSubDomains; preload"));
+    assert_eq!(
+        s.hsts.as_ref().and_then(|v| v.to_str().ok()),
+        Some("max-age=600; includeSubDomains; preload")
+    );
     assert_eq!(s.redirect_code, 301);
     assert!(s.ssl_redirect, "an invalid value keeps the default");
     assert_eq!(s.no_tls_redirect_locations, ["/.well-known/acme-challenge", "/health"]);
