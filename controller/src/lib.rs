@@ -5,12 +5,15 @@
 //! This crate never depends on pingora: everything here is plain data and can be tested and
 //! benchmarked without a proxy.
 
+pub mod backend;
 pub mod cluster;
 pub mod error;
 pub mod manifests;
 pub mod matching;
 pub mod pipeline;
+pub mod policy;
 pub mod publish;
+pub mod rewrite;
 pub mod snapshot;
 pub mod table;
 pub mod tls;

@@ -4,10 +4,14 @@
 //! * `Prefix`: element-wise on `/`; a trailing slash in the rule is ignored; `/` matches all.
 //! * `ImplementationSpecific`: as ingress-nginx without `use-regex`, a plain string prefix
 //!   (an nginx `location /foo` also matches `/foobar`).
+//! * `Regex`: every path of a host where an Ingress sets `use-regex` or `rewrite-target`, as
+//!   ingress-nginx renders them: `~* "^PATH"`, tried longest path first.
 //! * Hosts: compared case-insensitively with the port and a trailing dot removed; `*.foo.com`
 //!   matches exactly one more label.
 
 use std::cmp::Ordering;
+
+use crate::rewrite::RegexPath;
 
 /// How a route's path is compared with a request path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -18,6 +22,8 @@ pub enum PathMatch {
     Prefix(String),
     /// A plain string prefix, as nginx's prefix `location` (ingress-nginx's ImplementationSpecific).
     StringPrefix(String),
+    /// A case-insensitive regular expression anchored at the start (`use-regex`).
+    Regex(RegexPath),
 }
 
 impl PathMatch {
@@ -34,6 +40,7 @@ impl PathMatch {
                 path.starts_with(p.as_str()) && (path.len() == p.len() || path.as_bytes()[p.len()] == b'/')
             }
             PathMatch::StringPrefix(p) => path.starts_with(p.as_str()),
+            PathMatch::Regex(r) => r.is_match(path),
         }
     }
 
@@ -43,6 +50,7 @@ impl PathMatch {
             PathMatch::Exact(p) | PathMatch::StringPrefix(p) => p,
             PathMatch::Prefix(p) if p.is_empty() => "/",
             PathMatch::Prefix(p) => p,
+            PathMatch::Regex(r) => r.source(),
         }
     }
 
@@ -50,6 +58,7 @@ impl PathMatch {
     fn match_len(&self) -> usize {
         match self {
             PathMatch::Exact(p) | PathMatch::Prefix(p) | PathMatch::StringPrefix(p) => p.len(),
+            PathMatch::Regex(r) => r.source().len(),
         }
     }
 
@@ -58,12 +67,18 @@ impl PathMatch {
             PathMatch::Exact(_) => 0,
             PathMatch::Prefix(_) => 1,
             PathMatch::StringPrefix(_) => 2,
+            PathMatch::Regex(_) => 3,
         }
     }
 
     /// Precedence between two rules of one host: longer first; for equal length, Exact before
     /// Prefix before ImplementationSpecific; then by path text, so that the order is total.
+    /// Regex paths sort as ingress-nginx sorts locations: longer first, then by path text
+    /// descending.
     pub fn precedence(&self, other: &Self) -> Ordering {
+        if let (PathMatch::Regex(a), PathMatch::Regex(b)) = (self, other) {
+            return b.source().len().cmp(&a.source().len()).then_with(|| b.source().cmp(a.source()));
+        }
         other
             .match_len()
             .cmp(&self.match_len())

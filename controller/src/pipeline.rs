@@ -106,7 +106,7 @@ impl Pipeline {
         let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
         let current: HashSet<Warning> = warnings.iter().cloned().collect();
         for w in current.difference(&reported) {
-            warn!(object = %w.object, reason = %w.reason, "Object skipped");
+            warn!(object = %w.object, reason = %w.reason, "Translation warning (the rest of the object is applied; what it names is skipped or defaulted)");
         }
         *reported = current;
     }

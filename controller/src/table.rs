@@ -4,81 +4,15 @@
 //! Lookup hashes the host (exact, then single-label wildcard, then the catch-all), then checks
 //! the host's Exact paths in a hash map and its prefix paths in precedence order.
 
-use std::fmt;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+pub use crate::backend::{Backend, BackendKey, Endpoint};
 use crate::matching::{normalize_host, wildcard_suffix, PathMatch};
+use crate::policy::{Canary, RoutePolicy};
+use crate::rewrite::Rewrite;
 use crate::tls::TlsCertificate;
 use crate::translate::GlobalSettings;
 use crate::FastMap;
-
-/// An upstream address: one ready endpoint of a Service port.
-pub type Endpoint = SocketAddr;
-
-/// Names one backend: a Service port in a namespace.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BackendKey {
-    /// The Service's namespace.
-    pub namespace: String,
-    /// The Service's name.
-    pub service: String,
-    /// The Service port as the Ingress names it (a number or a port name).
-    pub port: String,
-}
-
-impl fmt::Display for BackendKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}:{}", self.namespace, self.service, self.port)
-    }
-}
-
-/// A Service port with its ready endpoints, and the round-robin cursor shared by every route
-/// that points at it.
-#[derive(Debug)]
-pub struct Backend {
-    /// Which Service port this is.
-    pub key: BackendKey,
-    /// Ready, non-terminating endpoints, deduplicated and sorted.
-    pub endpoints: Vec<Endpoint>,
-    cursor: AtomicUsize,
-}
-
-impl PartialEq for Backend {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key && self.endpoints == other.endpoints
-    }
-}
-
-impl Backend {
-    /// A backend over the given endpoints (sorted and deduplicated here).
-    pub fn new(key: BackendKey, mut endpoints: Vec<Endpoint>) -> Self {
-        endpoints.sort_unstable();
-        endpoints.dedup();
-        Backend { key, endpoints, cursor: AtomicUsize::new(0) }
-    }
-
-    /// The next endpoint in round-robin order, skipping `avoid` (an endpoint that just failed)
-    /// when another one exists. `None` when the backend has no ready endpoint.
-    pub fn select(&self, avoid: Option<Endpoint>) -> Option<Endpoint> {
-        let n = self.endpoints.len();
-        if n == 0 {
-            return None;
-        }
-        let first = self.cursor.fetch_add(1, Ordering::Relaxed) % n;
-        let pick = self.endpoints[first];
-        if n > 1 && Some(pick) == avoid {
-            let next = self.cursor.fetch_add(1, Ordering::Relaxed) % n;
-            let alt = self.endpoints[next];
-            if Some(alt) == avoid {
-                return Some(self.endpoints[(next + 1) % n]);
-            }
-            return Some(alt);
-        }
-        Some(pick)
-    }
-}
 
 /// One routing decision: a path rule of an Ingress and the backend it sends to.
 #[derive(Debug, PartialEq)]
@@ -99,6 +33,12 @@ pub struct Route {
     pub ssl_redirect: bool,
     /// Where the traffic goes.
     pub backend: Arc<Backend>,
+    /// `rewrite-target`: the URI sent upstream.
+    pub rewrite: Option<Rewrite>,
+    /// A canary Ingress's backend for the same host and path, if any.
+    pub canary: Option<Canary>,
+    /// Everything else the route's Ingress annotations ask for.
+    pub policy: Arc<RoutePolicy>,
 }
 
 /// The routes of one host (or of the catch-all).
@@ -163,6 +103,8 @@ pub struct RoutingTable {
     certificates: FastMap<String, Arc<TlsCertificate>>,
     wildcard_certificates: FastMap<String, Arc<TlsCertificate>>,
     default_certificate: Option<Arc<TlsCertificate>>,
+    /// `from-to-www-redirect`: alias host to the host it redirects to.
+    host_redirects: FastMap<String, String>,
     /// Global settings from the controller ConfigMap.
     pub settings: GlobalSettings,
 }
@@ -180,9 +122,33 @@ impl RoutingTable {
         }
     }
 
+    /// Whether some rule defines `host` (exactly, not through a wildcard).
+    pub fn has_host(&self, host: &str) -> bool {
+        self.hosts.contains_key(host)
+    }
+
+    /// Redirects requests for `alias` to `host` (`from-to-www-redirect`).
+    pub fn add_host_redirect(&mut self, alias: String, host: String) {
+        self.host_redirects.entry(alias).or_insert(host);
+    }
+
+    /// The host a request for `host` is redirected to (`from-to-www-redirect`), if any.
+    pub fn host_redirect(&self, host: &str) -> Option<&str> {
+        if self.host_redirects.is_empty() {
+            return None;
+        }
+        self.host_redirects.get(normalize_host(host).as_ref()).map(String::as_str)
+    }
+
     /// Sets the table-wide default backend (used when a request matches no rule).
     pub fn set_default_backend(&mut self, route: Arc<Route>) {
         self.default_backend.get_or_insert(route);
+    }
+
+    /// The table-wide default backend's route, if any (serves `custom-http-errors` pages when
+    /// an Ingress has no `default-backend`).
+    pub fn default_route(&self) -> Option<&Arc<Route>> {
+        self.default_backend.as_ref()
     }
 
     /// Sets the certificate presented for SNI `host` (`foo.com` or `*.foo.com`), unless one is set.
@@ -258,38 +224,5 @@ impl RoutingTable {
     pub fn route_count(&self) -> usize {
         self.hosts.values().chain(self.wildcards.values()).map(HostRoutes::len).sum::<usize>()
             + self.catch_all.len()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn backend(n: u8) -> Backend {
-        let eps = (1..=n).map(|i| SocketAddr::from(([127, 0, 0, i], 80))).collect();
-        Backend::new(BackendKey { namespace: "d".into(), service: "s".into(), port: "80".into() }, eps)
-    }
-
-    #[test]
-    fn round_robin_visits_every_endpoint_evenly() {
-        let b = backend(3);
-        let mut seen = std::collections::HashMap::new();
-        for _ in 0..30 {
-            *seen.entry(b.select(None).expect("endpoint")).or_insert(0) += 1;
-        }
-        assert_eq!(seen.len(), 3);
-        assert!(seen.values().all(|&c| c == 10), "{seen:?}");
-    }
-
-    #[test]
-    fn select_avoids_the_failed_endpoint_when_another_exists() {
-        let b = backend(2);
-        let bad = SocketAddr::from(([127, 0, 0, 1], 80));
-        for _ in 0..10 {
-            assert_ne!(b.select(Some(bad)), Some(bad));
-        }
-        let single = backend(1);
-        assert_eq!(single.select(Some(bad)), Some(bad));
-        assert_eq!(backend(0).select(None), None);
     }
 }

@@ -6,21 +6,26 @@
 
 mod annotations;
 mod class;
+pub mod compat;
 mod config;
 mod endpoints;
 mod ingress;
+mod rules;
 mod tls;
+mod values;
 mod warning;
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 use std::time::SystemTime;
 
 use k8s_openapi::api::networking::v1::Ingress;
 
-pub use annotations::{IngressAnnotations, PREFIX as ANNOTATION_PREFIX};
+pub use annotations::{IngressAnnotations, FALLBACK_SERVICE, PREFIX as ANNOTATION_PREFIX};
 pub use class::{is_ours, ClassSettings, DEFAULT_CLASS_ANNOTATION, LEGACY_CLASS_ANNOTATION};
-pub use config::{parse_bool, GlobalSettings};
+pub use config::GlobalSettings;
 pub use endpoints::SERVICE_NAME_LABEL;
+pub use values::parse_bool;
 pub use warning::{Invalid, Warning};
 
 use crate::snapshot::{Key, ObjectKind, ObjectRef, Snapshot};
@@ -79,9 +84,19 @@ pub fn translate(snapshot: &Snapshot, options: &Options, now: SystemTime) -> Tra
             .ok()
     });
 
-    let mut builder = ingress::TableBuilder::new(snapshot, &settings, &tls_hosts, warnings);
-    for ing in ours {
-        builder.add(ing);
+    let parsed: Vec<(&Ingress, IngressAnnotations)> = ours
+        .into_iter()
+        .map(|ing| {
+            let object = ObjectRef::from_meta(ObjectKind::Ingress, &ing.metadata);
+            (ing, annotations::parse(ing, &object, &settings.policy, &mut warnings))
+        })
+        .collect();
+    let regex_hosts = regex_hosts(&parsed);
+    let mut builder = ingress::TableBuilder::new(snapshot, &settings, &tls_hosts, regex_hosts, warnings);
+    // Main Ingresses first, so that every canary finds the rule it attaches to.
+    let (canaries, mains): (Vec<_>, Vec<_>) = parsed.iter().partition(|(_, a)| a.canary.is_some());
+    for (ing, annotations) in mains.into_iter().chain(canaries) {
+        builder.add(ing, annotations);
     }
     let mut translation = builder.finish();
     tls_hosts.install(&mut translation.table);
@@ -90,6 +105,26 @@ pub fn translate(snapshot: &Snapshot, options: &Options, now: SystemTime) -> Tra
     }
     translation.table.settings = settings;
     translation
+}
+
+/// The hosts whose paths are all regular expressions: as in ingress-nginx, one Ingress with
+/// `use-regex` (or a `rewrite-target`) makes every path of its hosts a regex, whichever Ingress
+/// defines them.
+fn regex_hosts(parsed: &[(&Ingress, IngressAnnotations)]) -> HashSet<Option<String>> {
+    let mut hosts = HashSet::new();
+    for (ing, annotations) in parsed.iter().filter(|(_, a)| a.canary.is_none()) {
+        let paths: Vec<&str> = ing
+            .spec
+            .iter()
+            .flat_map(|s| s.rules.iter().flatten())
+            .flat_map(|r| r.http.iter().flat_map(|h| h.paths.iter()))
+            .map(|p| p.path.as_deref().unwrap_or("/"))
+            .collect();
+        if annotations.wants_regex(&paths) {
+            hosts.extend(rules::rule_hosts(ing));
+        }
+    }
+    hosts
 }
 
 fn oldest_first(a: &Ingress, b: &Ingress) -> Ordering {

@@ -35,6 +35,11 @@ pub struct AccessEntry<'a> {
     pub ingress: &'a str,
     /// The Service name.
     pub service: &'a str,
+    /// Which backend of the route served it: `main`, `canary`, `fallback` or `default-backend`
+    /// (empty when no route matched).
+    pub target: &'static str,
+    /// Upstream attempts made (retries and the fallback included).
+    pub attempts: u32,
     /// The error that ended the request, if any.
     pub error: Option<String>,
 }
@@ -54,6 +59,8 @@ pub fn write(entry: &AccessEntry<'_>) {
         namespace = entry.namespace,
         ingress = entry.ingress,
         service = entry.service,
+        target = entry.target,
+        attempts = entry.attempts,
         error = entry.error.as_deref(),
     );
 }

@@ -102,6 +102,7 @@ async fn handle(
     if delay > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }
+    let status = requested_status(&req);
     let method = req.method().to_string();
     let uri = req.uri().to_string();
     let body = req.into_body().collect().await?.to_bytes();
@@ -115,6 +116,7 @@ async fn handle(
     };
     let json = serde_json::to_vec(&echo).unwrap_or_default();
     let mut response = Response::new(Full::new(Bytes::from(json)));
+    *response.status_mut() = status;
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
     h.insert(header::SERVER, header::HeaderValue::from_static("sluice-echo"));
@@ -122,6 +124,19 @@ async fn handle(
         h.insert("x-backend", v);
     }
     Ok(response)
+}
+
+/// The status to answer with: `?status=N`, else the `X-Code` header (so that the echo backend
+/// can stand in for ingress-nginx's custom error pages backend), else 200.
+fn requested_status<B>(req: &Request<B>) -> StatusCode {
+    let from_query = req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("status=")));
+    let from_header = req.headers().get("x-code").and_then(|v| v.to_str().ok());
+    from_query
+        .or(from_header)
+        .and_then(|v| v.parse::<u16>().ok())
+        .filter(|c| (200..600).contains(c))
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .unwrap_or(StatusCode::OK)
 }
 
 fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {

@@ -82,8 +82,14 @@ fn strip_hop_by_hop(req: &mut RequestHeader, upgrade: bool) -> Result<()> {
     for name in listed {
         req.remove_header(&name);
     }
+    // `TE: trailers` is end to end in practice (gRPC requires it); other TE values are not.
+    let te_trailers =
+        req.headers.get(header::TE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
     for name in [header::TE, header::TRAILER, KEEP_ALIVE, PROXY_CONNECTION] {
         req.remove_header(&name);
+    }
+    if te_trailers {
+        req.insert_header(header::TE, HeaderValue::from_static("trailers"))?;
     }
     req.remove_header(&header::CONNECTION);
     if upgrade {

@@ -4,12 +4,18 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod cors;
 pub mod echo;
+pub mod error_pages;
 pub mod forwarding;
 pub mod lifecycle;
 pub mod metrics;
+pub mod redirects;
+pub mod respond;
 pub mod router;
 pub mod server;
 pub mod settings;
 pub mod telemetry;
 pub mod tls;
+pub mod traffic;
+pub mod upstream;

@@ -42,6 +42,7 @@ pub struct Metrics {
     warnings: IntGauge,
     empty_backends: IntGauge,
     propagation: Histogram,
+    fallback: IntCounterVec,
 }
 
 impl Metrics {
@@ -83,6 +84,14 @@ impl Metrics {
             .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
         )?;
         registry.register(Box::new(propagation.clone()))?;
+        let fallback = IntCounterVec::new(
+            Opts::new(
+                "sluice_fallback_requests_total",
+                "Requests sent to the sluice.dev/fallback-service backend because the route's Service had no ready endpoint or could not be reached",
+            ),
+            &["namespace", "ingress", "service"],
+        )?;
+        registry.register(Box::new(fallback.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(generation.clone()))?;
@@ -99,6 +108,7 @@ impl Metrics {
             warnings,
             empty_backends,
             propagation,
+            fallback,
         })
     }
 
@@ -113,6 +123,11 @@ impl Metrics {
             [labels.ingress, labels.namespace, labels.service, labels.status, labels.method, labels.host];
         self.requests.with_label_values(&values).inc();
         self.duration.with_label_values(&values).observe(seconds);
+    }
+
+    /// Counts one request served by a fallback Service.
+    pub fn fallback(&self, namespace: &str, ingress: &str, service: &str) {
+        self.fallback.with_label_values(&[namespace, ingress, service]).inc();
     }
 
     /// The text exposition of every metric, with configuration gauges read from `pipeline`.

@@ -1,48 +1,33 @@
 //! The [`Router`]: Pingora's `ProxyHttp` driven by the published routing table.
 //!
-//! It loads the table once per request into its context (so a retry sees the same version),
-//! and each phase does one thing: route, pick an endpoint, set forwarding headers, retry a
-//! failed connect once on another endpoint, and log.
+//! It loads the table once per request into its context (so a retry sees the same version).
+//! `request_filter` routes and answers what Sluice answers itself (404, redirects, CORS
+//! preflight, 413, 503); `upstream_peer` picks the backend's endpoint; the failure hooks apply
+//! `proxy-next-upstream` and the fallback Service; the response filters add CORS, HSTS and
+//! session cookies and swap in custom error pages; `logging` writes metrics and the access log.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use http::header::{self, HeaderValue};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
-use pingora::{Error, ErrorType, Result};
-use sluice_controller::{Publisher, Route};
+use pingora::proxy::FailToProxy;
+use pingora::{Error, ErrorSource, ErrorType, Result};
+use sluice_controller::{Backend, Published, Publisher, Route};
 
 use crate::access_log::{self, AccessEntry};
+use crate::error_pages::{self, ErrorContext, ErrorPage};
 use crate::forwarding::{self, Downstream, X_REQUEST_ID};
 use crate::lifecycle::{InFlight, Lifecycle};
 use crate::metrics::{Metrics, RequestLabels};
-
-/// Upstream timeouts, with ingress-nginx's defaults.
-#[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
-    /// `proxy-connect-timeout` (5 s).
-    pub connect: Duration,
-    /// `proxy-read-timeout` (60 s).
-    pub read: Duration,
-    /// `proxy-send-timeout` (60 s).
-    pub write: Duration,
-    /// How long an idle upstream connection stays pooled (`upstream-keepalive-timeout`, 60 s).
-    pub idle: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            connect: Duration::from_secs(5),
-            read: Duration::from_secs(60),
-            write: Duration::from_secs(60),
-            idle: Duration::from_secs(60),
-        }
-    }
-}
+use crate::respond::Local;
+use crate::traffic::{self, RequestFacts, Target};
+use crate::upstream::{self, Attempts};
+use crate::{cors, redirects};
 
 /// Routes requests by the live table of a [`Publisher`].
 pub struct Router {
@@ -50,25 +35,41 @@ pub struct Router {
     lifecycle: Arc<Lifecycle>,
     metrics: Metrics,
     https_port: u16,
-    timeouts: Timeouts,
 }
 
 /// Per-request state.
-#[derive(Debug)]
 pub struct RequestCtx {
     started: Instant,
     _in_flight: InFlight,
     https: bool,
-    hsts: Option<http::HeaderValue>,
+    live: Option<Arc<Published>>,
     route: Option<Arc<Route>>,
+    target: Target,
+    backend: Option<Arc<Backend>>,
+    service: Arc<str>,
     endpoint: Option<SocketAddr>,
     failed: Option<SocketAddr>,
-    retries: u8,
+    attempts: Attempts,
+    retry_status: bool,
+    set_cookie: Option<String>,
+    cors_origin: Option<HeaderValue>,
+    body_seen: u64,
+    error_page: Option<Bytes>,
     request_id: String,
 }
 
-/// Connect failures are retried this many times, each on another endpoint if there is one.
-const CONNECT_RETRIES: u8 = 1;
+impl std::fmt::Debug for RequestCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestCtx").field("request_id", &self.request_id).finish_non_exhaustive()
+    }
+}
+
+impl RequestCtx {
+    fn hsts(&self) -> Option<&HeaderValue> {
+        let live = self.live.as_ref().filter(|_| self.https)?;
+        live.table.settings.hsts.as_ref()
+    }
+}
 
 impl Router {
     /// A router over the publisher's tables; `https_port` goes into redirect Locations;
@@ -79,25 +80,15 @@ impl Router {
         metrics: Metrics,
         https_port: u16,
     ) -> Self {
-        Router { publisher, lifecycle, metrics, https_port, timeouts: Timeouts::default() }
-    }
-
-    /// The `Location` of an HTTP-to-HTTPS redirect: same host (port replaced), path and query.
-    fn https_location(&self, session: &Session) -> String {
-        let host = request_host(session);
-        let host = sluice_controller::matching::strip_port(host);
-        let path = session.req_header().uri.path_and_query().map_or("/", |p| p.as_str());
-        match self.https_port {
-            443 => format!("https://{host}{path}"),
-            port => format!("https://{host}:{port}{path}"),
-        }
+        Router { publisher, lifecycle, metrics, https_port }
     }
 }
 
-fn request_host(session: &Session) -> &str {
+/// The request's host: the Host header, else the authority (HTTP/2).
+pub fn request_host(session: &Session) -> &str {
     let req = session.req_header();
     req.headers
-        .get(http::header::HOST)
+        .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| req.uri.authority().map(|a| a.as_str()))
         .unwrap_or("")
@@ -111,30 +102,8 @@ fn is_https(session: &Session) -> bool {
     session.digest().is_some_and(|d| d.ssl_digest.is_some())
 }
 
-/// Answers the request from Sluice itself with a short plain-text body.
-async fn respond(
-    session: &mut Session,
-    ctx: &RequestCtx,
-    status: u16,
-    location: Option<String>,
-    body: &'static str,
-) -> Result<()> {
-    let mut resp = ResponseHeader::build(status, Some(5))?;
-    if let Some(location) = location {
-        resp.insert_header(http::header::LOCATION, location)?;
-    }
-    if let Some(hsts) = &ctx.hsts {
-        resp.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
-    }
-    resp.insert_header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")?;
-    resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
-    resp.insert_header(http::header::SERVER, "sluice")?;
-    let head_only = session.req_header().method == http::Method::HEAD;
-    session.write_response_header(Box::new(resp), head_only).await?;
-    if !head_only {
-        session.write_response_body(Some(Bytes::from_static(body.as_bytes())), true).await?;
-    }
-    Ok(())
+fn declared_length(req: &RequestHeader) -> Option<u64> {
+    req.headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
 #[async_trait]
@@ -146,19 +115,27 @@ impl ProxyHttp for Router {
             started: Instant::now(),
             _in_flight: self.lifecycle.track(),
             https: false,
-            hsts: None,
+            live: None,
             route: None,
+            target: Target::Main,
+            backend: None,
+            service: Arc::from(""),
             endpoint: None,
             failed: None,
-            retries: 0,
+            attempts: Attempts::default(),
+            retry_status: false,
+            set_cookie: None,
+            cors_origin: None,
+            body_seen: 0,
+            error_page: None,
             request_id: String::new(),
         }
     }
 
-    /// Runs first for every request: finds the route in the live table. Answers 404 itself when
-    /// nothing matches, redirects plain HTTP to HTTPS where the route asks for it, and answers
-    /// 503 when the matched backend has no ready endpoint. Returning `Ok(true)` means the
-    /// response has been sent.
+    /// Runs first for every request: finds the route in the live table and answers what
+    /// Sluice answers itself, in ingress-nginx's order: www redirect, 404, CORS preflight,
+    /// app-root, fixed redirects, HTTPS redirect, 413, then 503 when no backend has a ready
+    /// endpoint. Returning `Ok(true)` means the response has been sent.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         ctx.https = is_https(session);
         ctx.request_id = match session.req_header().headers.get(X_REQUEST_ID).and_then(|v| v.to_str().ok()) {
@@ -166,59 +143,134 @@ impl ProxyHttp for Router {
             _ => forwarding::new_request_id(),
         };
         let live = self.publisher.load();
-        let settings = &live.table.settings;
-        if ctx.https {
-            ctx.hsts = settings.hsts.clone();
+        session.set_keepalive(Some(live.table.settings.keep_alive.as_secs()));
+        ctx.live = Some(live.clone());
+        let table = &live.table;
+        let hsts = ctx.hsts().cloned();
+        let scheme = if ctx.https { "https" } else { "http" };
+
+        if let Some(to) = table.host_redirect(request_host(session)) {
+            let location = redirects::www(session, scheme, to);
+            let resp = Local::new(table.settings.redirect_code, "")?.header(header::LOCATION, location)?;
+            resp.send(session, hsts.as_ref()).await?;
+            return Ok(true);
         }
         let path = session.req_header().uri.path();
-        let route = live.table.lookup(request_host(session), path).cloned();
-        match route {
-            None => {
-                respond(session, ctx, 404, None, "404 page not found\n").await?;
-                Ok(true)
-            }
-            Some(route)
-                if route.ssl_redirect
-                    && !ctx.https
-                    && !settings.no_tls_redirect_locations.iter().any(|p| path.starts_with(p.as_str())) =>
-            {
-                let location = self.https_location(session);
-                ctx.route = Some(route);
-                respond(session, ctx, settings.redirect_code, Some(location), "redirecting to https\n")
-                    .await?;
-                Ok(true)
-            }
-            Some(route) if route.backend.endpoints.is_empty() => {
-                ctx.route = Some(route);
-                respond(session, ctx, 503, None, "503 service unavailable: no ready endpoint\n").await?;
-                Ok(true)
-            }
-            Some(route) => {
-                ctx.route = Some(route);
-                Ok(false)
+        let Some(route) = table.lookup(request_host(session), path).cloned() else {
+            Local::new(404, "404 page not found\n")?.send(session, hsts.as_ref()).await?;
+            return Ok(true);
+        };
+        ctx.route = Some(route.clone());
+        ctx.service = route.service.clone();
+        let policy = &route.policy;
+        let req = session.req_header();
+
+        if let Some(cors) = &policy.cors {
+            ctx.cors_origin = cors::allowed_origin(cors, req.headers.get(header::ORIGIN));
+            if let (Some(origin), true) = (&ctx.cors_origin, req.method == http::Method::OPTIONS) {
+                let mut resp =
+                    Local::new(204, "")?.header(header::CONTENT_TYPE, "text/plain charset=UTF-8")?;
+                cors::apply(cors, origin.clone(), resp.header_mut())?;
+                resp.send(session, hsts.as_ref()).await?;
+                return Ok(true);
             }
         }
+        if let (Some(root), "/") = (&policy.app_root, path) {
+            let location = redirects::same_host(session, scheme, root);
+            Local::new(302, "")?.header(header::LOCATION, location)?.send(session, hsts.as_ref()).await?;
+            return Ok(true);
+        }
+        if let Some(redirect) = &policy.redirect {
+            let resp = Local::new(redirect.code, "")?.header(header::LOCATION, redirect.location.clone())?;
+            resp.send(session, hsts.as_ref()).await?;
+            return Ok(true);
+        }
+        let settings = &table.settings;
+        if route.ssl_redirect
+            && !ctx.https
+            && !settings.no_tls_redirect_locations.iter().any(|p| path.starts_with(p.as_str()))
+        {
+            let location = redirects::https(session, self.https_port);
+            let resp = Local::new(settings.redirect_code, "redirecting to https\n")?;
+            resp.header(header::LOCATION, location)?.send(session, hsts.as_ref()).await?;
+            return Ok(true);
+        }
+        if let (Some(limit), Some(len)) = (policy.body_size, declared_length(req)) {
+            if len > limit {
+                let resp = Local::new(413, "413 request entity too large\n")?;
+                resp.header(header::CONNECTION, "close")?.send(session, hsts.as_ref()).await?;
+                return Ok(true);
+            }
+        }
+
+        let (target, backend, service) = traffic::choose_backend(&route, req);
+        let (target, backend, service) = if !backend.endpoints.is_empty() {
+            (target, backend, service)
+        } else if let Some(fallback) = policy.fallback.as_ref().filter(|b| !b.endpoints.is_empty()) {
+            (Target::Fallback, fallback.clone(), Arc::from(fallback.key.service.as_str()))
+        } else if let Some(default) = policy.error_backend.as_ref().filter(|b| !b.endpoints.is_empty()) {
+            (Target::DefaultBackend, default.clone(), Arc::from(default.key.service.as_str()))
+        } else {
+            let resp = Local::new(503, "503 service unavailable: no ready endpoint\n")?;
+            resp.send(session, hsts.as_ref()).await?;
+            return Ok(true);
+        };
+        ctx.target = target;
+        ctx.backend = Some(backend);
+        ctx.service = service;
+        Ok(false)
     }
 
-    /// Picks the next endpoint of the route's backend in round-robin order, avoiding the one
-    /// whose connect just failed. Called again for a retry.
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
-        let Some(route) = ctx.route.as_ref() else {
+    /// Counts the request body against `proxy-body-size` when no Content-Length announced it.
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let limit = ctx.route.as_ref().and_then(|r| r.policy.body_size);
+        if let (Some(limit), Some(chunk)) = (limit, body.as_ref()) {
+            ctx.body_seen += chunk.len() as u64;
+            if ctx.body_seen > limit {
+                return Error::e_explain(
+                    ErrorType::HTTPStatus(413),
+                    "request body larger than proxy-body-size",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Picks the endpoint for this attempt (affinity, hashing, EWMA or round robin), avoiding
+    /// the one that just failed, and builds the peer from the route's upstream policy.
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+        let (Some(route), Some(backend), Some(live)) =
+            (ctx.route.as_ref(), ctx.backend.as_ref(), ctx.live.as_ref())
+        else {
             return Error::e_explain(ErrorType::InternalError, "no route selected");
         };
-        let Some(endpoint) = route.backend.select(ctx.failed) else {
+        let facts = RequestFacts {
+            req: session.req_header(),
+            client: client_ip(session),
+            host: request_host(session),
+        };
+        let sticky = matches!(ctx.target, Target::Main | Target::Canary);
+        let (endpoint, cookie) = traffic::select_endpoint(backend, &route.policy, &facts, ctx.failed, sticky);
+        let Some(endpoint) = endpoint else {
             return Error::e_explain(ErrorType::HTTPStatus(503), "backend has no ready endpoint");
         };
+        if cookie.is_some() {
+            ctx.set_cookie = cookie;
+        }
+        ctx.attempts.start();
         ctx.endpoint = Some(endpoint);
-        let mut peer = HttpPeer::new(endpoint, false, String::new());
-        peer.options.connection_timeout = Some(self.timeouts.connect);
-        peer.options.read_timeout = Some(self.timeouts.read);
-        peer.options.write_timeout = Some(self.timeouts.write);
-        peer.options.idle_timeout = Some(self.timeouts.idle);
-        Ok(Box::new(peer))
+        let idle = live.table.settings.upstream_keepalive;
+        Ok(Box::new(upstream::peer(endpoint, &route.policy.upstream, facts.host, idle)))
     }
 
-    /// A connect failure is retried once, on another endpoint when the backend has one.
+    /// A failed connect is retried as `proxy-next-upstream` allows, on another endpoint when
+    /// there is one; when no attempt is left, the fallback Service gets one more.
     fn fail_to_connect(
         &self,
         _session: &mut Session,
@@ -227,14 +279,83 @@ impl ProxyHttp for Router {
         mut e: Box<Error>,
     ) -> Box<Error> {
         ctx.failed = ctx.endpoint;
-        if ctx.retries < CONNECT_RETRIES {
-            ctx.retries += 1;
+        let Some(route) = ctx.route.clone() else {
+            return e;
+        };
+        let next = &route.policy.upstream.next_upstream;
+        if upstream::connect_retryable(&e, next) && ctx.attempts.another_allowed(next) {
             e.set_retry(true);
+        } else if let Some(fallback) = route.policy.fallback.as_ref().filter(|b| !b.endpoints.is_empty()) {
+            if ctx.target != Target::Fallback {
+                ctx.target = Target::Fallback;
+                ctx.service = Arc::from(fallback.key.service.as_str());
+                ctx.backend = Some(fallback.clone());
+                ctx.failed = None;
+                e.set_retry(true);
+            }
         }
         e
     }
 
-    /// Sets the forwarding headers on the upstream request (the client's Host is kept).
+    /// After the connection was made: retries what `proxy-next-upstream` names (a timeout or an
+    /// error before the response header, or a listed status), never after the response began,
+    /// and keeps Pingora's rule of retrying idempotent requests on a stale pooled connection.
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        let truncated = session.as_ref().retry_buffer_truncated();
+        let method = session.req_header().method.clone();
+        let started = session.response_written().is_some();
+        let policy_retry = ctx.route.as_ref().is_some_and(|route| {
+            let next = &route.policy.upstream.next_upstream;
+            let wanted =
+                std::mem::take(&mut ctx.retry_status) || upstream::proxy_retryable(&e, next, &method);
+            wanted && ctx.attempts.another_allowed(next)
+        });
+        if started || truncated {
+            e.set_retry(false);
+        } else if policy_retry {
+            ctx.failed = ctx.endpoint;
+            e.set_retry(true);
+        } else if !method.is_idempotent() {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        e
+    }
+
+    /// Answers a request that failed: upstream timeouts are 504 and other upstream failures 502,
+    /// as nginx answers them; an explicit status (413, 503) is sent as is.
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut RequestCtx) -> FailToProxy {
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(code) => *code,
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => 504,
+            etype => match e.esource() {
+                ErrorSource::Upstream => 502,
+                ErrorSource::Downstream => match etype {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                    _ => 400,
+                },
+                ErrorSource::Internal | ErrorSource::Unset => 500,
+            },
+        };
+        if code > 0 {
+            if let Err(error) = session.respond_error(code).await {
+                tracing::debug!(%error, "Could not send the error response");
+            }
+        }
+        FailToProxy { error_code: code, can_reuse_downstream: false }
+    }
+
+    /// Sets the forwarding headers and applies `rewrite-target`, `upstream-vhost` and
+    /// `x-forwarded-prefix` on the upstream request.
     async fn upstream_request_filter(
         &self,
         session: &mut Session,
@@ -249,35 +370,121 @@ impl ProxyHttp for Router {
             host: request_host(session),
             request_id: &ctx.request_id,
         };
-        forwarding::apply(upstream, &down, session.is_upgrade_req())
-    }
-
-    /// Adds `Strict-Transport-Security` to HTTPS responses (the ConfigMap's `hsts*` keys).
-    async fn response_filter(
-        &self,
-        _session: &mut Session,
-        response: &mut ResponseHeader,
-        ctx: &mut RequestCtx,
-    ) -> Result<()> {
-        if let Some(hsts) = &ctx.hsts {
-            response.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
+        forwarding::apply(upstream, &down, session.is_upgrade_req())?;
+        let Some(route) = ctx.route.as_ref() else {
+            return Ok(());
+        };
+        if let Some(rewrite) = &route.rewrite {
+            let uri = &session.req_header().uri;
+            if let Some(new) = rewrite.apply(uri.path(), uri.query()) {
+                let parsed = new.parse::<http::Uri>().map_err(|e| {
+                    Error::because(ErrorType::InternalError, "rewrite-target produced an invalid URI", e)
+                })?;
+                upstream.set_uri(parsed);
+            }
+        }
+        if let Some(vhost) = &route.policy.upstream_vhost {
+            upstream.insert_header(header::HOST, vhost.clone())?;
+        }
+        if let Some(prefix) = &route.policy.forwarded_prefix {
+            upstream.insert_header("x-forwarded-prefix", prefix.clone())?;
         }
         Ok(())
     }
 
-    /// Runs once per request at the end: metrics and the access log.
+    /// Asks for another endpoint when the status is one `proxy-next-upstream` lists and an
+    /// attempt is left (the response is then discarded, as nginx does).
+    async fn upstream_response_filter(
+        &self,
+        session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let Some(route) = ctx.route.as_ref() else {
+            return Ok(());
+        };
+        let next = &route.policy.upstream.next_upstream;
+        let status = response.status.as_u16();
+        if upstream::status_retryable(status, next, &session.req_header().method)
+            && ctx.attempts.another_allowed(next)
+        {
+            ctx.retry_status = true;
+            return Error::e_explain(ErrorType::HTTPStatus(status), "proxy-next-upstream status");
+        }
+        Ok(())
+    }
+
+    /// Replaces the response with the error backend's page for `custom-http-errors`, and adds
+    /// the CORS headers, the session cookie and `Strict-Transport-Security`.
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(page) = self.error_page(session, response.status.as_u16(), ctx).await {
+            let mut replaced = ResponseHeader::build(page.status, Some(4))?;
+            if let Some(ct) = page.content_type {
+                replaced.insert_header(header::CONTENT_TYPE, ct)?;
+            }
+            replaced.insert_header(header::CONTENT_LENGTH, page.body.len())?;
+            *response = replaced;
+            ctx.error_page = Some(page.body);
+        }
+        if let (Some(origin), Some(cors)) =
+            (&ctx.cors_origin, ctx.route.as_ref().and_then(|r| r.policy.cors.as_ref()))
+        {
+            cors::apply(cors, origin.clone(), response)?;
+        }
+        if let (Some(value), Some(route)) = (&ctx.set_cookie, ctx.route.as_ref()) {
+            if let Some(affinity) = &route.policy.affinity {
+                let path = match &route.path {
+                    sluice_controller::matching::PathMatch::Regex(_) => "/",
+                    other => other.path(),
+                };
+                let cookie = traffic::session_cookie(affinity, value, path, ctx.https);
+                response.append_header(header::SET_COOKIE, cookie)?;
+            }
+        }
+        if let Some(hsts) = ctx.hsts() {
+            response.insert_header(header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
+        }
+        Ok(())
+    }
+
+    /// Swaps the upstream body for the error page when one replaced the response.
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<std::time::Duration>> {
+        if ctx.error_page.is_some() {
+            *body = if end_of_stream { ctx.error_page.take() } else { None };
+        }
+        Ok(None)
+    }
+
+    /// Runs once per request at the end: EWMA samples, metrics and the access log.
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let status_text = session.response_written().map_or("0", |r| r.status.as_str());
         let req = session.req_header();
         let route = ctx.route.as_deref();
-        let (namespace, ingress, service, host) =
-            route.map_or(("", "", "", ""), |r| (&*r.namespace, &*r.ingress, &*r.service, &*r.host));
+        let (namespace, ingress, host) =
+            route.map_or(("", "", ""), |r| (&*r.namespace, &*r.ingress, &*r.host));
         let elapsed = ctx.started.elapsed();
+        if let (Some(backend), Some(endpoint), None) = (&ctx.backend, ctx.endpoint, e) {
+            backend.observe(endpoint, elapsed);
+        }
+        if ctx.target == Target::Fallback {
+            self.metrics.fallback(namespace, ingress, &ctx.service);
+        }
         let labels = RequestLabels {
             ingress,
             namespace,
-            service,
+            service: &ctx.service,
             status: status_text,
             method: req.method.as_str(),
             host,
@@ -295,9 +502,44 @@ impl ProxyHttp for Router {
                 upstream: ctx.endpoint,
                 namespace,
                 ingress,
-                service,
+                service: &ctx.service,
+                target: if route.is_some() { ctx.target.as_str() } else { "" },
+                attempts: ctx.attempts.made,
                 error: e.map(|e| e.to_string()),
             });
         }
+    }
+}
+
+impl Router {
+    /// The `custom-http-errors` page for `status`, when the route lists it and an error backend
+    /// (the `default-backend` annotation, else the catch-all default backend) answers.
+    async fn error_page(&self, session: &Session, status: u16, ctx: &RequestCtx) -> Option<ErrorPage> {
+        let route = ctx.route.as_ref()?;
+        if route.policy.custom_errors.binary_search(&status).is_err() || ctx.target == Target::DefaultBackend
+        {
+            return None;
+        }
+        let live = ctx.live.as_ref()?;
+        let error_backend = route
+            .policy
+            .error_backend
+            .clone()
+            .or_else(|| live.table.default_route().map(|r| r.backend.clone()))?;
+        let endpoint = error_backend.select(None)?;
+        let req = session.req_header();
+        let port = ctx.backend.as_ref().map_or("", |b| b.key.port.as_str());
+        let context = ErrorContext {
+            code: status,
+            format: req.headers.get(header::ACCEPT),
+            original_uri: req.uri.path_and_query().map_or("/", |p| p.as_str()),
+            namespace: &route.namespace,
+            ingress: &route.ingress,
+            service: &ctx.service,
+            service_port: port,
+            request_id: &ctx.request_id,
+            host: request_host(session),
+        };
+        error_pages::fetch(endpoint, &context).await
     }
 }

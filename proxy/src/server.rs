@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
+use pingora::apps::HttpServerOptions;
 use pingora::proxy::http_proxy_service;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs as PingoraRunArgs, Server, ShutdownWatch};
@@ -104,6 +105,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let lifecycle = Arc::new(Lifecycle::default());
     let router = Router::new(publisher, lifecycle.clone(), metrics.clone(), args.https_port());
     let mut proxy = http_proxy_service(&server.configuration, router);
+    if let Some(app) = proxy.app_logic_mut() {
+        // HTTP/2 with prior knowledge on the plain listener (gRPC clients use it); HTTP/1.1
+        // connections are told apart by the missing preface.
+        let mut options = HttpServerOptions::default();
+        options.h2c = true;
+        app.server_options = Some(options);
+    }
     proxy.add_tcp(&args.http_addr);
     proxy.add_tls_with_settings(&args.https_addr, None, tls::listener_settings(resolver)?);
     proxy.threads = Some(threads);

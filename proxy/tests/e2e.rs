@@ -4,9 +4,12 @@
 mod e2e {
     mod hot_swap;
     mod manifests;
+    mod rewrites;
     mod routing;
     mod shutdown;
     pub mod support;
     mod tls;
     pub mod tls_client;
+    mod traffic;
+    mod upstream;
 }

@@ -1,14 +1,19 @@
 //! The controller ConfigMap: global settings, with ingress-nginx's keys and defaults.
 //! A bad value is a warning naming the key, and the default stays.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use http::HeaderValue;
 use k8s_openapi::api::core::v1::ConfigMap;
 
+use super::values::{self, parse_bool};
 use super::warning::{Invalid, Warning};
+use crate::policy::RoutePolicy;
 use crate::snapshot::{ObjectKind, ObjectRef};
 
 /// Settings that apply to every route, from the controller ConfigMap.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GlobalSettings {
     /// `ssl-redirect` (true): redirect plain HTTP to HTTPS for hosts that have TLS.
     pub ssl_redirect: bool,
@@ -22,6 +27,15 @@ pub struct GlobalSettings {
     /// `hsts-include-subdomains`, `hsts-preload`), or None when `hsts` is false. Kept as a ready
     /// header value so that HTTPS responses only clone it (a reference count).
     pub hsts: Option<HeaderValue>,
+    /// `keep-alive` (75 s): how long an idle client connection is kept open.
+    pub keep_alive: Duration,
+    /// `upstream-keepalive-timeout` (60 s): how long an idle upstream connection stays pooled.
+    pub upstream_keepalive: Duration,
+    /// The defaults that annotations override per Ingress: `proxy-connect-timeout`,
+    /// `proxy-read-timeout`, `proxy-send-timeout`, `proxy-body-size`, `custom-http-errors`,
+    /// `proxy-next-upstream`, `proxy-next-upstream-tries`, `proxy-next-upstream-timeout` and
+    /// `load-balance`.
+    pub policy: RoutePolicy,
 }
 
 impl Default for GlobalSettings {
@@ -32,16 +46,10 @@ impl Default for GlobalSettings {
             redirect_code: 308,
             no_tls_redirect_locations: vec!["/.well-known/acme-challenge".to_owned()],
             hsts: Some(HeaderValue::from_static("max-age=31536000; includeSubDomains")),
+            keep_alive: Duration::from_secs(75),
+            upstream_keepalive: Duration::from_secs(60),
+            policy: RoutePolicy::default(),
         }
-    }
-}
-
-/// Go's `strconv.ParseBool`, which ingress-nginx uses for boolean settings and annotations.
-pub fn parse_bool(value: &str) -> Option<bool> {
-    match value {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
-        _ => None,
     }
 }
 
@@ -90,6 +98,7 @@ pub fn global_settings(config: Option<&ConfigMap>, warnings: &mut Vec<Warning>) 
         settings.no_tls_redirect_locations =
             v.split(',').map(str::trim).filter(|s| s.starts_with('/')).map(str::to_owned).collect();
     }
+    read_policy(&data, &mut settings, &mut invalid);
     settings.hsts = hsts
         .then(|| {
             let mut value = format!("max-age={max_age}");
@@ -104,4 +113,60 @@ pub fn global_settings(config: Option<&ConfigMap>, warnings: &mut Vec<Warning>) 
         })
         .flatten();
     settings
+}
+
+/// The keys that set route defaults and timeouts.
+fn read_policy(data: &BTreeMap<String, String>, settings: &mut GlobalSettings, invalid: &mut Report<'_>) {
+    let p = &mut settings.policy;
+    let up = &mut p.upstream;
+    if let Some(d) = value(data, "proxy-connect-timeout", invalid, values::seconds) {
+        up.connect_timeout = d;
+    }
+    if let Some(d) = value(data, "proxy-read-timeout", invalid, values::seconds) {
+        up.read_timeout = d;
+    }
+    if let Some(d) = value(data, "proxy-send-timeout", invalid, values::seconds) {
+        up.send_timeout = d;
+    }
+    if let Some(size) = value(data, "proxy-body-size", invalid, values::size) {
+        p.body_size = size;
+    }
+    if let Some(codes) = value(data, "custom-http-errors", invalid, values::status_list) {
+        p.custom_errors = codes;
+    }
+    if let Some(balance) = value(data, "load-balance", invalid, values::load_balance) {
+        up.balance = balance;
+    }
+    if let Some(n) =
+        value(data, "proxy-next-upstream-tries", invalid, |v| v.parse().map_err(|_| "not a number"))
+    {
+        up.next_upstream.tries = n;
+    }
+    if let Some(d) = value(data, "proxy-next-upstream-timeout", invalid, values::seconds) {
+        up.next_upstream.timeout_total = Some(d).filter(|d| !d.is_zero());
+    }
+    let base = up.next_upstream.clone();
+    if let Some(next) = value(data, "proxy-next-upstream", invalid, |v| values::next_upstream(v, &base)) {
+        up.next_upstream = next;
+    }
+    if let Some(d) = value(data, "keep-alive", invalid, values::seconds) {
+        settings.keep_alive = d;
+    }
+    if let Some(d) = value(data, "upstream-keepalive-timeout", invalid, values::seconds) {
+        settings.upstream_keepalive = d;
+    }
+}
+
+/// Reports an invalid ConfigMap value (key, value, reason).
+type Report<'a> = dyn FnMut(&str, &str, &'static str) + 'a;
+
+/// The parsed value of `key`, if present and valid (else reported).
+fn value<T>(
+    data: &BTreeMap<String, String>,
+    key: &str,
+    invalid: &mut Report<'_>,
+    parse: impl FnOnce(&str) -> Result<T, &'static str>,
+) -> Option<T> {
+    let v = data.get(key)?.trim();
+    parse(v).map_err(|reason| invalid(key, v, reason)).ok()
 }

@@ -1,20 +1,34 @@
 //! Turns the rules of one Ingress into routes of the table under construction, resolving
-//! conflicts in favour of Ingresses added earlier (the caller adds the oldest first).
+//! conflicts in favour of Ingresses added earlier (the caller adds the oldest first, and all
+//! main Ingresses before the canaries that attach to their rules).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
-use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressBackend};
+use k8s_openapi::api::networking::v1::{
+    HTTPIngressPath, Ingress, IngressBackend, IngressServiceBackend, ServiceBackendPort,
+};
 
-use super::annotations::{self, IngressAnnotations};
+use super::annotations::IngressAnnotations;
 use super::config::GlobalSettings;
 use super::endpoints::Endpoints;
+use super::rules::{path_match, validate_host};
 use super::tls::TlsHosts;
 use super::warning::{Invalid, Warning};
 use super::Translation;
 use crate::matching::PathMatch;
+use crate::policy::{Canary, RoutePolicy};
+use crate::rewrite::Rewrite;
 use crate::snapshot::{ObjectKind, ObjectRef, Snapshot};
-use crate::table::{Route, RoutingTable};
+use crate::table::{Backend, Route, RoutingTable};
 use crate::FastMap;
+
+/// Who holds a host and path: the route's index in `pending`, and its owner and canary.
+struct Claim {
+    owner: ObjectRef,
+    index: usize,
+    canary: Option<ObjectRef>,
+}
 
 /// Accumulates routes from Ingresses, oldest first.
 pub struct TableBuilder<'a> {
@@ -22,7 +36,13 @@ pub struct TableBuilder<'a> {
     settings: &'a GlobalSettings,
     tls: &'a TlsHosts,
     endpoints: Endpoints<'a>,
-    claimed: FastMap<(Option<String>, PathMatch), ObjectRef>,
+    snapshot: &'a Snapshot,
+    /// Hosts (None: host-less rules) where some Ingress asks for regex paths.
+    regex_hosts: HashSet<Option<String>>,
+    claimed: FastMap<(Option<String>, PathMatch), Claim>,
+    pending: Vec<(Option<String>, Route)>,
+    /// `from-to-www-redirect`: (alias, host) pairs, installed for aliases no rule defines.
+    www: Vec<(String, String)>,
     warnings: Vec<Warning>,
     /// The default backend of the oldest Ingress that has no rules (the ingress-nginx catch-all).
     ruleless_default: Option<Arc<Route>>,
@@ -30,21 +50,24 @@ pub struct TableBuilder<'a> {
     any_default: Option<Arc<Route>>,
 }
 
-/// The Ingress a route comes from, with the names shared by all its routes.
-struct Origin {
+/// The Ingress a route comes from, with the names and policy shared by all its routes.
+struct Origin<'i> {
     object: ObjectRef,
-    annotations: IngressAnnotations,
+    annotations: &'i IngressAnnotations,
+    policy: Arc<RoutePolicy>,
     namespace: Arc<str>,
     name: Arc<str>,
 }
 
 impl<'a> TableBuilder<'a> {
     /// An empty table over the Services and EndpointSlices of `snapshot`; `warnings` are those
-    /// found before routes are built (ConfigMap, TLS).
+    /// found before routes are built (ConfigMap, TLS, annotations); `regex_hosts` are the hosts
+    /// whose paths are regular expressions.
     pub fn new(
         snapshot: &'a Snapshot,
         settings: &'a GlobalSettings,
         tls: &'a TlsHosts,
+        regex_hosts: HashSet<Option<String>>,
         warnings: Vec<Warning>,
     ) -> Self {
         TableBuilder {
@@ -52,29 +75,44 @@ impl<'a> TableBuilder<'a> {
             settings,
             tls,
             endpoints: Endpoints::new(snapshot),
+            snapshot,
+            regex_hosts,
             claimed: FastMap::default(),
+            pending: Vec::new(),
+            www: Vec::new(),
             warnings,
             ruleless_default: None,
             any_default: None,
         }
     }
 
-    /// Adds every rule of `ingress`.
-    pub fn add(&mut self, ingress: &Ingress) {
+    /// Adds every rule of `ingress` (a main Ingress, or a canary when its annotations say so).
+    pub fn add(&mut self, ingress: &Ingress, annotations: &IngressAnnotations) {
         let object = ObjectRef::from_meta(ObjectKind::Ingress, &ingress.metadata);
-        let annotations = annotations::parse(ingress, &object, &mut self.warnings);
-        let origin = Origin {
-            annotations,
-            namespace: Arc::from(object.namespace.as_str()),
-            name: Arc::from(object.name.as_str()),
-            object,
-        };
         let Some(spec) = ingress.spec.as_ref() else {
             return;
         };
         let rules = spec.rules.as_deref().unwrap_or_default();
+        if annotations.canary.is_some() {
+            for rule in rules {
+                let host = rule.host.as_deref().filter(|h| !h.is_empty()).and_then(validate_host);
+                for path in rule.http.iter().flat_map(|h| h.paths.iter()) {
+                    self.add_canary(&object, annotations, host.as_deref(), path);
+                }
+            }
+            return;
+        }
+        let policy = Arc::new(self.resolve_policy(&object, annotations));
+        let origin = Origin {
+            annotations,
+            policy,
+            namespace: Arc::from(object.namespace.as_str()),
+            name: Arc::from(object.name.as_str()),
+            object,
+        };
         let fallback =
             spec.default_backend.as_ref().and_then(|b| self.route(&origin, None, PathMatch::prefix("/"), b));
+        let fallback = fallback.map(Arc::new);
         if let Some(fallback) = &fallback {
             let slot = if rules.is_empty() { &mut self.ruleless_default } else { &mut self.any_default };
             slot.get_or_insert_with(|| fallback.clone());
@@ -85,11 +123,17 @@ impl<'a> TableBuilder<'a> {
                 Some(h) => match validate_host(h) {
                     Some(h) => Some(h),
                     None => {
-                        self.warn(&origin, Invalid::InvalidHost { host: h.to_owned() });
+                        self.warn(&origin.object, Invalid::InvalidHost { host: h.to_owned() });
                         continue;
                     }
                 },
             };
+            if let (true, Some(h)) = (annotations.from_to_www, host.as_deref()) {
+                if !h.starts_with("*.") {
+                    let alias = h.strip_prefix("www.").map_or_else(|| format!("www.{h}"), str::to_owned);
+                    self.www.push((alias, h.to_owned()));
+                }
+            }
             let routes = self.table.host_mut(host.as_deref());
             if let Some(fallback) = &fallback {
                 routes.set_fallback(fallback.clone());
@@ -100,34 +144,137 @@ impl<'a> TableBuilder<'a> {
         }
     }
 
-    fn add_path(&mut self, origin: &Origin, host: Option<&str>, path: &HTTPIngressPath) {
-        let matcher = match path_match(path) {
+    /// The Ingress's policy with its `default-backend` and fallback Services resolved.
+    fn resolve_policy(&mut self, object: &ObjectRef, annotations: &IngressAnnotations) -> RoutePolicy {
+        let mut policy = annotations.policy.clone();
+        if let Some(name) = &annotations.default_backend {
+            let port = self.snapshot.services.get(&(object.namespace.clone(), name.clone())).and_then(|s| {
+                s.spec.as_ref().and_then(|spec| spec.ports.as_ref()).and_then(|p| p.first()).map(|p| p.port)
+            });
+            let port = ServiceBackendPort { number: Some(port.unwrap_or(80)), name: None };
+            policy.error_backend = self.service_backend(object, name, port);
+        }
+        if let Some((name, port)) = &annotations.fallback {
+            let port = match port.parse::<i32>() {
+                Ok(n) => ServiceBackendPort { number: Some(n), name: None },
+                Err(_) => ServiceBackendPort { number: None, name: Some(port.clone()) },
+            };
+            policy.fallback = self.service_backend(object, name, port);
+        }
+        policy
+    }
+
+    fn service_backend(
+        &mut self,
+        object: &ObjectRef,
+        name: &str,
+        port: ServiceBackendPort,
+    ) -> Option<Arc<Backend>> {
+        let service = IngressServiceBackend { name: name.to_owned(), port: Some(port) };
+        match self.endpoints.resolve(&object.namespace, &service, &mut self.warnings) {
+            Ok(backend) => Some(backend),
+            Err(reason) => {
+                self.warn(object, reason);
+                None
+            }
+        }
+    }
+
+    fn add_path(&mut self, origin: &Origin<'_>, host: Option<&str>, path: &HTTPIngressPath) {
+        let regex = self.regex_hosts.contains(&host.map(str::to_owned));
+        let matcher = match path_match(path, regex) {
             Ok(m) => m,
-            Err(reason) => return self.warn(origin, reason),
+            Err(reason) => return self.warn(&origin.object, reason),
         };
         let claim = (host.map(str::to_owned), matcher.clone());
         if let Some(winner) = self.claimed.get(&claim) {
             let reason = Invalid::ConflictLost {
                 host: host.unwrap_or("*").to_owned(),
                 path: matcher.path().to_owned(),
+                winner: winner.owner.clone(),
+            };
+            return self.warn(&origin.object, reason);
+        }
+        let rewrite = match (&matcher, origin.annotations.rewrite_target.as_deref()) {
+            (PathMatch::Regex(r), Some(target)) => match Rewrite::new(r.source(), target) {
+                Ok(rw) => Some(rw),
+                Err(reason) => {
+                    let what = format!("{}rewrite-target", super::ANNOTATION_PREFIX);
+                    let pattern = format!("{} -> {target}", r.source());
+                    self.warn(&origin.object, Invalid::InvalidRegex { what, pattern, reason });
+                    None
+                }
+            },
+            _ => None,
+        };
+        if let Some(mut route) = self.route(origin, host, matcher, &path.backend) {
+            route.rewrite = rewrite;
+            let claim_value = Claim { owner: origin.object.clone(), index: self.pending.len(), canary: None };
+            self.claimed.insert(claim, claim_value);
+            self.pending.push((host.map(str::to_owned), route));
+        }
+    }
+
+    /// Attaches a canary Ingress's path to the main route with the same host and path.
+    fn add_canary(
+        &mut self,
+        object: &ObjectRef,
+        annotations: &IngressAnnotations,
+        host: Option<&str>,
+        path: &HTTPIngressPath,
+    ) {
+        let Some(spec) = &annotations.canary else {
+            return;
+        };
+        let regex = self.regex_hosts.contains(&host.map(str::to_owned));
+        let matcher = match path_match(path, regex) {
+            Ok(m) => m,
+            Err(reason) => return self.warn(object, reason),
+        };
+        let host_label = host.unwrap_or("*").to_owned();
+        let Some(claim) = self.claimed.get(&(host.map(str::to_owned), matcher.clone())) else {
+            let reason = Invalid::CanaryWithoutMain { host: host_label, path: matcher.path().to_owned() };
+            return self.warn(object, reason);
+        };
+        if let Some(winner) = &claim.canary {
+            let reason = Invalid::CanaryDuplicate {
+                host: host_label,
+                path: matcher.path().to_owned(),
                 winner: winner.clone(),
             };
-            return self.warn(origin, reason);
+            return self.warn(object, reason);
         }
-        if let Some(route) = self.route(origin, host, matcher, &path.backend) {
-            self.claimed.insert(claim, origin.object.clone());
-            self.table.host_mut(host).add(route);
+        let index = claim.index;
+        let Some(service) = path.backend.service.as_ref() else {
+            return self.warn(object, Invalid::MissingBackend);
+        };
+        let backend = match self.endpoints.resolve(&object.namespace, service, &mut self.warnings) {
+            Ok(b) => b,
+            Err(reason) => return self.warn(object, reason),
+        };
+        let canary = Canary {
+            backend,
+            ingress: Arc::from(object.name.as_str()),
+            service: Arc::from(service.name.as_str()),
+            header: spec.header.clone(),
+            cookie: spec.cookie.clone(),
+            weight: spec.weight,
+            weight_total: spec.weight_total,
+        };
+        self.pending[index].1.canary = Some(canary);
+        if let Some(claim) = self.claimed.get_mut(&(host.map(str::to_owned), matcher)) {
+            claim.canary = Some(object.clone());
         }
     }
 
     /// A route to `backend`, or `None` (with a warning) when the backend cannot be resolved.
     fn route(
         &mut self,
-        origin: &Origin,
+        origin: &Origin<'_>,
         host: Option<&str>,
         path: PathMatch,
         backend: &IngressBackend,
-    ) -> Option<Arc<Route>> {
+    ) -> Option<Route> {
         let resolved = match (&backend.service, &backend.resource) {
             (Some(service), _) => self
                 .endpoints
@@ -137,17 +284,20 @@ impl<'a> TableBuilder<'a> {
             (None, None) => Err(Invalid::MissingBackend),
         };
         match resolved {
-            Ok((service, backend)) => Some(Arc::new(Route {
-                ssl_redirect: host.is_some_and(|h| self.redirects(origin, h)),
+            Ok((service, backend)) => Some(Route {
+                ssl_redirect: host.is_some_and(|h| self.redirects(origin.annotations, h)),
                 path,
                 namespace: origin.namespace.clone(),
                 ingress: origin.name.clone(),
                 service: Arc::from(service.name.as_str()),
                 host: Arc::from(host.unwrap_or("_")),
                 backend,
-            })),
+                rewrite: None,
+                canary: None,
+                policy: origin.policy.clone(),
+            }),
             Err(reason) => {
-                self.warn(origin, reason);
+                self.warn(&origin.object, reason);
                 None
             }
         }
@@ -155,59 +305,30 @@ impl<'a> TableBuilder<'a> {
 
     /// ingress-nginx's rule: `force-ssl-redirect`, or `ssl-redirect` when the host has TLS;
     /// each annotation overrides its ConfigMap value.
-    fn redirects(&self, origin: &Origin, host: &str) -> bool {
-        let force = origin.annotations.force_ssl_redirect.unwrap_or(self.settings.force_ssl_redirect);
-        let ssl = origin.annotations.ssl_redirect.unwrap_or(self.settings.ssl_redirect);
+    fn redirects(&self, annotations: &IngressAnnotations, host: &str) -> bool {
+        let force = annotations.force_ssl_redirect.unwrap_or(self.settings.force_ssl_redirect);
+        let ssl = annotations.ssl_redirect.unwrap_or(self.settings.ssl_redirect);
         force || (ssl && self.tls.has_tls(host))
     }
 
-    fn warn(&mut self, origin: &Origin, reason: Invalid) {
-        self.warnings.push(Warning { object: origin.object.clone(), reason });
+    fn warn(&mut self, object: &ObjectRef, reason: Invalid) {
+        self.warnings.push(Warning { object: object.clone(), reason });
     }
 
     /// The finished table, routes in precedence order, with the catch-all default backend.
     pub fn finish(mut self) -> Translation {
+        for (host, route) in self.pending {
+            self.table.host_mut(host.as_deref()).add(Arc::new(route));
+        }
+        for (alias, host) in self.www {
+            if !self.table.has_host(&alias) {
+                self.table.add_host_redirect(alias, host);
+            }
+        }
         if let Some(default) = self.ruleless_default.or(self.any_default) {
             self.table.set_default_backend(default);
         }
         self.table.finish();
         Translation { table: self.table, warnings: self.warnings }
     }
-}
-
-fn path_match(path: &HTTPIngressPath) -> Result<PathMatch, Invalid> {
-    let raw = path.path.as_deref().filter(|p| !p.is_empty());
-    let invalid = |reason| Invalid::InvalidPath { path: raw.unwrap_or("").to_owned(), reason };
-    let text = match (path.path_type.as_str(), raw) {
-        ("Exact", None) => return Err(invalid("an Exact path must not be empty")),
-        (_, None) => "/",
-        (_, Some(p)) => p,
-    };
-    if !text.starts_with('/') {
-        return Err(invalid("a path must start with '/'"));
-    }
-    if text.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-        return Err(invalid("a path must not contain spaces or control characters"));
-    }
-    match path.path_type.as_str() {
-        "Exact" => Ok(PathMatch::Exact(text.to_owned())),
-        "Prefix" => Ok(PathMatch::prefix(text)),
-        // An empty pathType is what pre-v1 manifests carry: ingress-nginx treats it as ImplementationSpecific.
-        "ImplementationSpecific" | "" => Ok(PathMatch::StringPrefix(text.to_owned())),
-        _ => Err(invalid("pathType must be Exact, Prefix or ImplementationSpecific")),
-    }
-}
-
-/// A rule host, lowercased, if it is a DNS-1123 subdomain or `*.` followed by one.
-fn validate_host(host: &str) -> Option<String> {
-    let host = host.to_ascii_lowercase();
-    let name = host.strip_prefix("*.").unwrap_or(&host);
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    (name.len() <= 253 && name.split('.').all(label_ok)).then_some(host)
 }

@@ -84,6 +84,35 @@ pub enum Invalid {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A regular expression (a `use-regex` path, `rewrite-target`, `canary-by-header-pattern`)
+    /// that cannot be compiled within Sluice's limits.
+    #[error("{what}: invalid regular expression {pattern:?}: {reason}")]
+    InvalidRegex {
+        /// Where the pattern comes from.
+        what: String,
+        /// The pattern as written.
+        pattern: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A canary Ingress rule with no main Ingress rule for the same host and path; ignored.
+    #[error("canary for host {host:?} path {path:?} has no main Ingress with that host and path; ignored")]
+    CanaryWithoutMain {
+        /// The rule host (`*` for host-less rules).
+        host: String,
+        /// The rule path.
+        path: String,
+    },
+    /// A second canary for a rule that already has one; ingress-nginx uses one canary per rule.
+    #[error("host {host:?} path {path:?} already has the canary {winner}; ignored")]
+    CanaryDuplicate {
+        /// The rule host (`*` for host-less rules).
+        host: String,
+        /// The rule path.
+        path: String,
+        /// The canary Ingress that is used.
+        winner: ObjectRef,
+    },
     /// `nginx.ingress.kubernetes.io/*` annotations that Sluice does not interpret (yet); they are
     /// ignored, so the Ingress may behave differently than under ingress-nginx.
     #[error("annotations not supported, ignored: {}", annotations.join(", "))]
@@ -141,6 +170,8 @@ impl Invalid {
             Invalid::ConflictLost { .. } => "RuleConflict",
             Invalid::InvalidConfig { .. } => "InvalidConfig",
             Invalid::InvalidAnnotation { .. } => "InvalidAnnotation",
+            Invalid::InvalidRegex { .. } => "InvalidRegex",
+            Invalid::CanaryWithoutMain { .. } | Invalid::CanaryDuplicate { .. } => "CanaryIgnored",
             Invalid::UnsupportedAnnotations { .. } => "UnsupportedAnnotations",
             Invalid::SnippetRefused { .. } => "SnippetRefused",
             Invalid::SecretNotFound { .. } => "SecretNotFound",

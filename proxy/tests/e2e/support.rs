@@ -299,3 +299,18 @@ pub fn ingress(name: &str, host: &str, paths: &[(&str, &str, &str)]) -> String {
          spec:\n  ingressClassName: sluice\n  rules:\n  - host: {host}\n    http:\n      paths:\n{paths}"
     )
 }
+
+/// `yaml` (a manifest from [`ingress`]) with these annotations added to its metadata.
+pub fn annotate(yaml: &str, annotations: &[(&str, &str)]) -> String {
+    let pairs: Vec<String> = annotations
+        .iter()
+        .map(|(k, v)| format!("{}: {}", serde_json::json!(k), serde_json::json!(v)))
+        .collect();
+    yaml.replacen("namespace: demo}", &format!("namespace: demo, annotations: {{{}}}}}", pairs.join(", ")), 1)
+}
+
+/// Like [`service`], with a port named `http` on 80 and, when `extra` is set, a second port
+/// named `alt` on 81 pointing at `extra` on the same endpoints.
+pub fn service_on(name: &str, ips: &[&str], port: u16) -> String {
+    service(name, port, ips, true)
+}

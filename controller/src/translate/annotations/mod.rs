@@ -1,0 +1,173 @@
+//! The `nginx.ingress.kubernetes.io/*` annotations Sluice interprets, parsed into typed values
+//! with limits. An invalid value is a warning naming the Ingress and the annotation; the route
+//! keeps the safe default (the ConfigMap's value, else ingress-nginx's default).
+
+mod affinity;
+mod canary;
+mod cors;
+mod redirect;
+mod upstream;
+
+use std::collections::BTreeMap;
+
+use http::HeaderValue;
+use k8s_openapi::api::networking::v1::Ingress;
+
+pub use canary::CanarySpec;
+
+use super::compat::{self, Support};
+use super::values::{self, MAX_VALUE};
+use super::warning::{Invalid, Warning};
+use crate::policy::RoutePolicy;
+use crate::snapshot::ObjectRef;
+
+/// The annotation prefix ingress-nginx uses.
+pub const PREFIX: &str = "nginx.ingress.kubernetes.io/";
+
+/// Sluice's own emergency fallback: `NAME:PORT` of a Service in the Ingress's namespace.
+pub const FALLBACK_SERVICE: &str = "sluice.dev/fallback-service";
+
+/// Per-Ingress settings from annotations, resolved against the ConfigMap defaults.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IngressAnnotations {
+    /// `ssl-redirect`: redirect to HTTPS when the host has TLS (None: the ConfigMap's value).
+    pub ssl_redirect: Option<bool>,
+    /// `force-ssl-redirect`: redirect to HTTPS even without TLS (None: the ConfigMap's value).
+    pub force_ssl_redirect: Option<bool>,
+    /// `use-regex`: the paths of this Ingress's hosts are regular expressions.
+    pub use_regex: bool,
+    /// `rewrite-target`: the URI sent upstream, with `$N` captures of the path.
+    pub rewrite_target: Option<String>,
+    /// `from-to-www-redirect`: redirect `www.HOST` to `HOST` or the reverse.
+    pub from_to_www: bool,
+    /// `canary: "true"` and its settings: this Ingress adds canaries to other Ingresses' rules.
+    pub canary: Option<CanarySpec>,
+    /// `default-backend`: a Service in the Ingress's namespace (its first port).
+    pub default_backend: Option<String>,
+    /// `sluice.dev/fallback-service`: Service name and port.
+    pub fallback: Option<(String, String)>,
+    /// Everything that goes into the routes (backends are resolved by the caller).
+    pub policy: RoutePolicy,
+}
+
+impl IngressAnnotations {
+    /// Whether the paths of this Ingress's hosts become regular expressions (ingress-nginx's
+    /// `use-regex`, or a `rewrite-target` that differs from a path).
+    pub fn wants_regex(&self, paths: &[&str]) -> bool {
+        self.use_regex || self.rewrite_target.as_deref().is_some_and(|t| paths.iter().any(|p| *p != t))
+    }
+}
+
+/// Reads annotation values of one Ingress, reporting bad ones.
+pub(super) struct Reader<'a> {
+    map: &'a BTreeMap<String, String>,
+    object: &'a ObjectRef,
+    warnings: &'a mut Vec<Warning>,
+}
+
+impl<'a> Reader<'a> {
+    /// The trimmed value of `PREFIX + name`, if present and not too long.
+    pub fn get(&mut self, name: &str) -> Option<&'a str> {
+        self.get_full(&format!("{PREFIX}{name}"))
+    }
+
+    /// The trimmed value of the annotation `full`, if present and not too long.
+    pub fn get_full(&mut self, full: &str) -> Option<&'a str> {
+        let value = self.map.get(full)?.trim();
+        if value.len() > MAX_VALUE {
+            self.invalid_full(full, value, "longer than 4096 bytes");
+            return None;
+        }
+        Some(value)
+    }
+
+    /// Reports an invalid value of `PREFIX + name`.
+    pub fn invalid(&mut self, name: &str, value: &str, reason: &'static str) {
+        self.invalid_full(&format!("{PREFIX}{name}"), value, reason);
+    }
+
+    /// Reports an invalid value of the annotation `full`.
+    pub fn invalid_full(&mut self, full: &str, value: &str, reason: &'static str) {
+        let reason =
+            Invalid::InvalidAnnotation { annotation: full.to_owned(), value: value.to_owned(), reason };
+        self.warnings.push(Warning { object: self.object.clone(), reason });
+    }
+
+    /// Reports a pattern that does not compile.
+    pub fn invalid_regex(&mut self, name: &str, pattern: &str, reason: String) {
+        let reason =
+            Invalid::InvalidRegex { what: format!("{PREFIX}{name}"), pattern: pattern.to_owned(), reason };
+        self.warnings.push(Warning { object: self.object.clone(), reason });
+    }
+
+    /// Parses `PREFIX + name` with `parse`; `None` when absent or invalid (with a warning).
+    pub fn parse<T>(&mut self, name: &str, parse: impl FnOnce(&str) -> Result<T, &'static str>) -> Option<T> {
+        let value = self.get(name)?;
+        parse(value).map_err(|reason| self.invalid(name, value, reason)).ok()
+    }
+
+    /// A header value: printable ASCII only.
+    pub fn header(&mut self, name: &str) -> Option<HeaderValue> {
+        self.parse(name, |v| {
+            if v.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+                HeaderValue::from_str(v).map_err(|_| "not a valid header value")
+            } else {
+                Err("must be printable ASCII")
+            }
+        })
+    }
+}
+
+/// Parses the annotations of `ingress`; `defaults` are the ConfigMap's route defaults.
+pub fn parse(
+    ingress: &Ingress,
+    object: &ObjectRef,
+    defaults: &RoutePolicy,
+    warnings: &mut Vec<Warning>,
+) -> IngressAnnotations {
+    let mut parsed = IngressAnnotations { policy: defaults.clone(), ..IngressAnnotations::default() };
+    let Some(map) = ingress.metadata.annotations.as_ref() else {
+        return parsed;
+    };
+    let mut r = Reader { map, object, warnings };
+    parsed.ssl_redirect = r.parse("ssl-redirect", values::boolean);
+    parsed.force_ssl_redirect = r.parse("force-ssl-redirect", values::boolean);
+    redirect::parse(&mut r, &mut parsed);
+    parsed.canary = canary::parse(&mut r);
+    parsed.policy.affinity = affinity::parse(&mut r);
+    parsed.policy.cors = cors::parse(&mut r);
+    upstream::parse(&mut r, &mut parsed);
+    report_unsupported(map.keys(), object, warnings);
+    parsed
+}
+
+/// One warning per Ingress listing the `nginx.ingress.kubernetes.io/*` annotations that Sluice
+/// ignores, and one listing the `*-snippet` annotations it refuses: raw nginx configuration
+/// injected through annotations is how IngressNightmare (CVE-2025-1974) and its predecessors
+/// happened, so snippets are never interpreted.
+fn report_unsupported<'a>(
+    keys: impl Iterator<Item = &'a String>,
+    object: &ObjectRef,
+    warnings: &mut Vec<Warning>,
+) {
+    let (mut snippets, mut ignored) = (Vec::new(), Vec::new());
+    for name in keys.filter_map(|k| k.strip_prefix(PREFIX)) {
+        match compat::support(name) {
+            Support::Refused(_) if name.ends_with("-snippet") => snippets.push(name.to_owned()),
+            Support::Supported | Support::Partial(_) => {}
+            Support::Refused(_) | Support::Unsupported(_) => ignored.push(name.to_owned()),
+        }
+    }
+    if !snippets.is_empty() {
+        warnings.push(Warning {
+            object: object.clone(),
+            reason: Invalid::SnippetRefused { annotations: snippets },
+        });
+    }
+    if !ignored.is_empty() {
+        warnings.push(Warning {
+            object: object.clone(),
+            reason: Invalid::UnsupportedAnnotations { annotations: ignored },
+        });
+    }
+}

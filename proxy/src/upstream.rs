@@ -1,0 +1,97 @@
+//! The upstream side of a request: the Pingora peer for an endpoint (protocol, TLS, timeouts)
+//! and ingress-nginx's `proxy-next-upstream` decisions about trying another endpoint.
+
+use std::time::{Duration, Instant};
+
+use pingora::prelude::HttpPeer;
+use pingora::protocols::ALPN;
+use pingora::{Error, ErrorType};
+use sluice_controller::policy::{NextUpstream, UpstreamPolicy};
+use sluice_controller::Endpoint;
+
+/// The hard cap on attempts per request, whatever `proxy-next-upstream-tries` says.
+pub const MAX_ATTEMPTS: u32 = 8;
+
+/// The peer for one attempt at `endpoint`. `host` is the request's host (the TLS name when
+/// `proxy-ssl-name` is not set); `idle` is how long the connection may stay pooled.
+pub fn peer(endpoint: Endpoint, policy: &UpstreamPolicy, host: &str, idle: Duration) -> HttpPeer {
+    let tls = policy.protocol.tls();
+    // Pingora sends SNI and verifies against the same name; without SNI it skips verification,
+    // so a verified connection always sends SNI.
+    let name = policy.tls_name.as_deref().unwrap_or(sluice_controller::matching::strip_port(host));
+    let sni = if tls && (policy.send_sni || policy.verify) { name.to_owned() } else { String::new() };
+    let mut peer = HttpPeer::new(endpoint, tls, sni);
+    let options = &mut peer.options;
+    options.connection_timeout = Some(policy.connect_timeout);
+    options.read_timeout = Some(policy.read_timeout);
+    options.write_timeout = Some(policy.send_timeout);
+    options.idle_timeout = Some(idle);
+    options.verify_cert = policy.verify;
+    options.verify_hostname = policy.verify;
+    if policy.protocol.h2() {
+        options.set_http_version(2, 2);
+        options.alpn = ALPN::H2;
+    }
+    peer
+}
+
+/// The retry bookkeeping of one request.
+#[derive(Debug, Default)]
+pub struct Attempts {
+    /// Attempts made so far (the first included).
+    pub made: u32,
+    first: Option<Instant>,
+}
+
+impl Attempts {
+    /// Records the start of an attempt.
+    pub fn start(&mut self) {
+        self.made += 1;
+        self.first.get_or_insert_with(Instant::now);
+    }
+
+    /// Whether another attempt is allowed by `-tries` and `-timeout`.
+    pub fn another_allowed(&self, next: &NextUpstream) -> bool {
+        let cap = if next.tries == 0 { MAX_ATTEMPTS } else { next.tries.min(MAX_ATTEMPTS) };
+        let in_time = match (next.timeout_total, self.first) {
+            (Some(limit), Some(first)) => first.elapsed() < limit,
+            _ => true,
+        };
+        self.made < cap && in_time
+    }
+}
+
+/// Whether a failed connect is a condition `proxy-next-upstream` retries (`timeout` for a
+/// connect timeout, `error` for anything else).
+pub fn connect_retryable(e: &Error, next: &NextUpstream) -> bool {
+    match e.etype() {
+        ErrorType::ConnectTimedout => next.timeout,
+        _ => next.error,
+    }
+}
+
+/// Whether a failure after the connection was made is a condition `proxy-next-upstream`
+/// retries: read or write timeouts for `timeout`, I/O errors and bad headers for `error`.
+/// Non-idempotent requests (POST, LOCK, PATCH) are retried only with `non_idempotent`.
+pub fn proxy_retryable(e: &Error, next: &NextUpstream, method: &http::Method) -> bool {
+    let idempotent = !matches!(method.as_str(), "POST" | "LOCK" | "PATCH");
+    if !idempotent && !next.non_idempotent {
+        return false;
+    }
+    match e.etype() {
+        ErrorType::ReadTimedout | ErrorType::WriteTimedout => next.timeout,
+        ErrorType::ConnectionClosed
+        | ErrorType::ReadError
+        | ErrorType::WriteError
+        | ErrorType::InvalidHTTPHeader
+        | ErrorType::H1Error
+        | ErrorType::H2Error => next.error,
+        _ => false,
+    }
+}
+
+/// Whether an upstream status is one `proxy-next-upstream` retries (`http_502`, ...).
+pub fn status_retryable(status: u16, next: &NextUpstream, method: &http::Method) -> bool {
+    let idempotent = !matches!(method.as_str(), "POST" | "LOCK" | "PATCH");
+    (idempotent || next.non_idempotent) && next.statuses.binary_search(&status).is_ok()
+}
