@@ -2,6 +2,7 @@
 //! documentation's tables and the ingress-nginx selection rules.
 
 mod translate {
+    mod annotations;
     pub mod fixtures;
     mod hosts_and_conflicts;
     mod paths;

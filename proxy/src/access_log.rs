@@ -59,7 +59,7 @@ pub fn write(entry: &AccessEntry<'_>) {
         namespace = entry.namespace,
         ingress = entry.ingress,
         service = entry.service,
-        target = entry.target,
+        route_target = entry.target,
         attempts = entry.attempts,
         error = entry.error.as_deref(),
     );

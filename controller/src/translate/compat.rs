@@ -211,3 +211,31 @@ mod tests {
         assert_eq!(support("rewrite-target"), Support::Partial(PCRE));
     }
 }
+
+#[cfg(test)]
+mod readme {
+    use super::*;
+
+    /// The README's compatibility table lists every annotation with the status given here.
+    #[test]
+    fn the_readme_table_matches_this_list() {
+        let readme = include_str!("../../../README.md");
+        for (name, support) in ANNOTATIONS {
+            let word = match support {
+                Support::Supported => "supported",
+                Support::Partial(_) => "partial",
+                Support::Unsupported(_) => "unsupported",
+                Support::Refused(_) => "refused",
+            };
+            let row = format!("| `{name}` | {word} |");
+            assert!(readme.contains(&row), "README lacks the row {row:?}");
+        }
+        let rows = readme
+            .lines()
+            .skip_while(|l| !l.starts_with("| Annotation (`nginx.ingress.kubernetes.io/`)"))
+            .skip(2)
+            .take_while(|l| l.starts_with("| `"))
+            .count();
+        assert_eq!(rows, ANNOTATIONS.len(), "README has rows for annotations not in the list");
+    }
+}

@@ -1,0 +1,207 @@
+//! The traffic annotations as `translate` resolves them: regex hosts and their ordering, canary
+//! attachment, the ConfigMap defaults that annotations override, and invalid values.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sluice_controller::policy::{BackendProtocol, Balance};
+use sluice_controller::{Invalid, Translation};
+
+use super::fixtures::{ingress, rule, served_by, World};
+
+fn annotated(name: &str, spec: Value, annotations: Value) -> Value {
+    let mut ing = ingress(name, spec);
+    ing["metadata"]["annotations"] = annotations;
+    ing
+}
+
+fn with_age(mut ing: Value, created: &str) -> Value {
+    ing["metadata"]["creationTimestamp"] = json!(created);
+    ing
+}
+
+fn reasons(t: &Translation) -> Vec<&Invalid> {
+    t.warnings.iter().map(|w| &w.reason).collect()
+}
+
+#[test]
+fn one_regex_ingress_turns_every_path_of_its_host_into_a_regex() {
+    let regex = annotated(
+        "regex",
+        json!({"rules": [rule(Some("r.test"), &[("ImplementationSpecific", "/api/v[0-9]+", "a")])]}),
+        json!({"nginx.ingress.kubernetes.io/use-regex": "true"}),
+    );
+    let plain = ingress(
+        "plain",
+        json!({"rules": [
+            rule(Some("r.test"), &[("Prefix", "/docs", "b"), ("Exact", "/api/v1/exact", "c")]),
+            rule(Some("other.test"), &[("Prefix", "/docs", "b")]),
+        ]}),
+    );
+    let t = World::new()
+        .backend("a", &["127.0.0.2"])
+        .backend("b", &["127.0.0.3"])
+        .backend("c", &["127.0.0.4"])
+        .with(regex)
+        .with(plain)
+        .translate();
+    assert_eq!(
+        served_by(&t, "r.test", "/API/V2/x").as_deref(),
+        Some("a"),
+        "case-insensitive, start-anchored"
+    );
+    assert_eq!(
+        served_by(&t, "r.test", "/docsify").as_deref(),
+        Some("b"),
+        "Prefix became ^/docs on this host"
+    );
+    assert_eq!(served_by(&t, "other.test", "/docsify"), None, "other hosts keep Prefix semantics");
+    // Longest first: ^/api/v1/exact (13 bytes) beats ^/api/v[0-9]+ (13 bytes too; then by text
+    // descending, as ingress-nginx sorts them).
+    assert_eq!(served_by(&t, "r.test", "/api/v1/exact/more").as_deref(), Some("c"));
+    assert!(t.warnings.is_empty(), "{:?}", reasons(&t));
+}
+
+#[test]
+fn rewrite_target_makes_regex_paths_and_bad_patterns_warn() {
+    let rw = annotated(
+        "rw",
+        json!({"rules": [rule(Some("w.test"), &[
+            ("ImplementationSpecific", "/app(/|$)(.*)", "a"),
+            ("ImplementationSpecific", "/bad(?=x)", "a"),
+        ])]}),
+        json!({"nginx.ingress.kubernetes.io/rewrite-target": "/$2"}),
+    );
+    let t = World::new().backend("a", &["127.0.0.2"]).with(rw).translate();
+    let route = t.table.lookup("w.test", "/app/x").expect("route");
+    assert_eq!(
+        route.rewrite.as_ref().and_then(|r| r.apply("/app/x", Some("q=1"))).as_deref(),
+        Some("/x?q=1")
+    );
+    assert!(
+        reasons(&t)
+            .iter()
+            .any(|r| matches!(r, Invalid::InvalidRegex { pattern, .. } if pattern == "/bad(?=x)")),
+        "{:?}",
+        reasons(&t)
+    );
+}
+
+#[test]
+fn canaries_attach_to_the_main_rule_one_per_rule() {
+    let main = with_age(
+        ingress("main", json!({"rules": [rule(Some("c.test"), &[("Prefix", "/", "stable")])]})),
+        "2024-01-02T00:00:00Z",
+    );
+    let canary = |name: &str, created: &str, host: &str| {
+        with_age(
+            annotated(
+                name,
+                json!({"rules": [rule(Some(host), &[("Prefix", "/", "canary")])]}),
+                json!({"nginx.ingress.kubernetes.io/canary": "true",
+                       "nginx.ingress.kubernetes.io/canary-weight": "25",
+                       "nginx.ingress.kubernetes.io/proxy-read-timeout": "1"}),
+            ),
+            created,
+        )
+    };
+    let t = World::new()
+        .backend("stable", &["127.0.0.2"])
+        .backend("canary", &["127.0.0.3"])
+        .with(main)
+        // Older than the main Ingress: still a canary, never the owner of the rule.
+        .with(canary("first", "2024-01-01T00:00:00Z", "c.test"))
+        .with(canary("second", "2024-01-03T00:00:00Z", "c.test"))
+        .with(canary("orphan", "2024-01-03T00:00:00Z", "none.test"))
+        .translate();
+    let route = t.table.lookup("c.test", "/").expect("route");
+    assert_eq!(&*route.service, "stable");
+    let c = route.canary.as_ref().expect("canary attached");
+    assert_eq!((&*c.ingress, c.weight, c.weight_total), ("first", 25, 100));
+    assert_eq!(
+        route.policy.upstream.read_timeout,
+        Duration::from_secs(60),
+        "canary annotations do not change the route"
+    );
+    let r = reasons(&t);
+    assert!(
+        r.iter().any(|r| matches!(r, Invalid::CanaryDuplicate { winner, .. } if winner.name == "first")),
+        "{r:?}"
+    );
+    assert!(
+        r.iter().any(|r| matches!(r, Invalid::CanaryWithoutMain { host, .. } if host == "none.test")),
+        "{r:?}"
+    );
+    assert_eq!(served_by(&t, "none.test", "/"), None, "a canary never routes on its own");
+}
+
+#[test]
+fn configmap_defaults_are_overridden_per_ingress_and_bad_values_keep_them() {
+    let mut world = World::new()
+        .with(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sluice", "namespace": "sys"},
+            "data": {"proxy-read-timeout": "30", "proxy-body-size": "8m", "custom-http-errors": "503,404",
+                     "load-balance": "ewma", "proxy-next-upstream-tries": "5", "keep-alive": "fast"}}))
+        .backend("a", &["127.0.0.2"])
+        .backend("fb", &["127.0.0.3"]);
+    world.options.configmap = Some(("sys".into(), "sluice".into()));
+    let tuned = annotated(
+        "tuned",
+        json!({"rules": [rule(Some("t.test"), &[("Prefix", "/", "a")])]}),
+        json!({"nginx.ingress.kubernetes.io/proxy-read-timeout": "5",
+               "nginx.ingress.kubernetes.io/proxy-body-size": "0",
+               "nginx.ingress.kubernetes.io/proxy-connect-timeout": "later",
+               "nginx.ingress.kubernetes.io/backend-protocol": "grpc",
+               "nginx.ingress.kubernetes.io/upstream-hash-by": "$request_uri",
+               "nginx.ingress.kubernetes.io/temporal-redirect": "https://t.example/",
+               "nginx.ingress.kubernetes.io/permanent-redirect": "https://p.example/",
+               "sluice.dev/fallback-service": "fb:80"}),
+    );
+    let plain = ingress("plain", json!({"rules": [rule(Some("p.test"), &[("Prefix", "/", "a")])]}));
+    let t = world.with(tuned).with(plain).translate();
+
+    let p = &t.table.lookup("p.test", "/").expect("route").policy;
+    assert_eq!(p.upstream.read_timeout, Duration::from_secs(30));
+    assert_eq!(p.body_size, Some(8 << 20));
+    assert_eq!(p.custom_errors, vec![404, 503]);
+    assert_eq!((p.upstream.balance.clone(), p.upstream.next_upstream.tries), (Balance::Ewma, 5));
+    assert_eq!(t.table.settings.keep_alive, Duration::from_secs(75), "a bad keep-alive keeps the default");
+
+    let p = &t.table.lookup("t.test", "/").expect("route").policy;
+    assert_eq!(p.upstream.read_timeout, Duration::from_secs(5));
+    assert_eq!(p.body_size, None, "0 is unlimited");
+    assert_eq!(p.upstream.connect_timeout, Duration::from_secs(5), "bad value keeps the default");
+    assert_eq!(p.upstream.protocol, BackendProtocol::Grpc);
+    assert!(matches!(p.upstream.balance, Balance::Hash(_)), "upstream-hash-by wins over load-balance");
+    let redirect = p.redirect.as_ref().expect("redirect");
+    assert_eq!(
+        (redirect.code, redirect.location.to_str().ok()),
+        (302, Some("https://t.example/")),
+        "temporal wins"
+    );
+    assert_eq!(p.fallback.as_ref().map(|b| b.key.service.as_str()), Some("fb"));
+
+    let r = reasons(&t);
+    let bad: Vec<&str> = r
+        .iter()
+        .filter_map(|r| match r {
+            Invalid::InvalidAnnotation { annotation, .. } => Some(annotation.as_str()),
+            Invalid::InvalidConfig { key, .. } => Some(key.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(bad, vec!["keep-alive", "nginx.ingress.kubernetes.io/proxy-connect-timeout"], "{r:?}");
+}
+
+#[test]
+fn from_to_www_redirects_only_hosts_no_rule_defines() {
+    let www = annotated(
+        "www",
+        json!({"rules": [rule(Some("www.a.test"), &[("Prefix", "/", "s")]), rule(Some("b.test"), &[("Prefix", "/", "s")])]}),
+        json!({"nginx.ingress.kubernetes.io/from-to-www-redirect": "true"}),
+    );
+    let own = ingress("own", json!({"rules": [rule(Some("www.b.test"), &[("Prefix", "/", "s")])]}));
+    let t = World::new().backend("s", &["127.0.0.2"]).with(www).with(own).translate();
+    assert_eq!(t.table.host_redirect("A.test:8080"), Some("www.a.test"));
+    assert_eq!(t.table.host_redirect("www.b.test"), None, "www.b.test has its own rules");
+    assert_eq!(t.table.host_redirect("c.test"), None);
+}
