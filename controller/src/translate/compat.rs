@@ -111,7 +111,10 @@ pub const ANNOTATIONS: &[(&str, Support)] = &[
         "proxy-request-buffering",
         Support::Partial("accepted; request bodies are always streamed (as with off)"),
     ),
-    ("proxy-send-timeout", Support::Supported),
+    (
+        "proxy-send-timeout",
+        Support::Partial("after a send timeout Pingora still waits up to the read timeout for an early upstream answer, then 504"),
+    ),
     ("proxy-ssl-ciphers", Support::Unsupported("rustls's default suites are used")),
     ("proxy-ssl-name", Support::Supported),
     ("proxy-ssl-protocols", Support::Unsupported("TLS 1.2 and 1.3 are used")),

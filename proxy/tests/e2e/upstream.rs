@@ -188,6 +188,22 @@ async fn timeouts_answer_504() {
             ("nginx.ingress.kubernetes.io/proxy-next-upstream-tries", "2"),
         ],
     );
+    // An upstream that accepts and never reads: a large body fills the socket buffers.
+    let deaf = TcpListener::bind(("127.0.0.78", b.port)).await.expect("bind");
+    let deaf_task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = deaf.accept().await {
+            held.push(s);
+        }
+    });
+    let send = annotate(
+        &ingress("send", "send.test", &[("Prefix", "/", "deaf")]),
+        &[
+            ("nginx.ingress.kubernetes.io/proxy-send-timeout", "1"),
+            ("nginx.ingress.kubernetes.io/proxy-read-timeout", "2"),
+            ("nginx.ingress.kubernetes.io/proxy-body-size", "0"),
+        ],
+    );
     let dir = manifests(&[
         ("class.yaml", ingress_class()),
         (
@@ -195,11 +211,13 @@ async fn timeouts_answer_504() {
             [
                 service("slow", b.port, &["127.0.0.76"], true),
                 service("blackhole", b.port, &["127.0.0.77"], true),
+                service("deaf", b.port, &["127.0.0.78"], true),
             ]
             .join("---\n"),
         ),
         ("read.yaml", read),
         ("connect.yaml", connect),
+        ("send.yaml", send),
     ]);
     let sluice = Sluice::start(dir).await;
     let c = sluice.client();
@@ -222,6 +240,38 @@ async fn timeouts_answer_504() {
         "connect timeouts took {took:?}"
     );
     drop(fillers);
+
+    // proxy-send-timeout: the upstream stops reading a 256 MiB upload. Pingora then still waits
+    // up to the read timeout for an early answer from the upstream, so the 504 comes after about
+    // 1 s + 2 s (nginx answers at the send timeout).
+    let mut s = tokio::net::TcpStream::connect(sluice.http).await.expect("connect");
+    let total: usize = 256 << 20;
+    let head = format!("POST /upload HTTP/1.1\r\nHost: send.test\r\nContent-Length: {total}\r\n\r\n");
+    s.write_all(head.as_bytes()).await.expect("write head");
+    let (mut rd, mut wr) = s.into_split();
+    let writer = tokio::spawn(async move {
+        let chunk = vec![b'z'; 1 << 20];
+        for _ in 0..256 {
+            if wr.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+    });
+    let t = Instant::now();
+    let mut buf = vec![0u8; 256];
+    let Ok(read) = tokio::time::timeout(Duration::from_secs(20), rd.read(&mut buf)).await else {
+        panic!("no answer to the stalled upload; stderr:\n{}", sluice.stderr());
+    };
+    let n = read.expect("read");
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("HTTP/1.1 504"), "{answer}");
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(8),
+        "send timeout took {took:?}"
+    );
+    writer.abort();
+    deaf_task.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
