@@ -41,13 +41,18 @@ pub async fn serve(listener: TcpListener, name: Arc<str>) -> std::io::Result<()>
     let local = listener.local_addr()?;
     loop {
         let (stream, _) = listener.accept().await?;
-        let name = name.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| handle(req, name.clone(), local));
-            let _ =
-                http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades().await;
-        });
+        tokio::spawn(serve_connection(stream, name.clone(), local));
     }
+}
+
+/// Serves one accepted connection (plain TCP, or a TLS stream for HTTPS backends in tests);
+/// `local` is the address reported in the echo.
+pub async fn serve_connection<IO>(io: IO, name: Arc<str>, local: SocketAddr)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| handle(req, name.clone(), local));
+    let _ = http1::Builder::new().serve_connection(TokioIo::new(io), service).with_upgrades().await;
 }
 
 async fn handle(

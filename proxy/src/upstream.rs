@@ -16,10 +16,15 @@ pub const MAX_ATTEMPTS: u32 = 8;
 /// `proxy-ssl-name` is not set); `idle` is how long the connection may stay pooled.
 pub fn peer(endpoint: Endpoint, policy: &UpstreamPolicy, host: &str, idle: Duration) -> HttpPeer {
     let tls = policy.protocol.tls();
-    // Pingora sends SNI and verifies against the same name; without SNI it skips verification,
-    // so a verified connection always sends SNI.
+    // Pingora sends SNI and verifies against the same name, so a verified connection always
+    // sends SNI. Without SNI, the endpoint's IP address stands in as the name: rustls never sends
+    // an IP address as SNI, and verification is off then.
     let name = policy.tls_name.as_deref().unwrap_or(sluice_controller::matching::strip_port(host));
-    let sni = if tls && (policy.send_sni || policy.verify) { name.to_owned() } else { String::new() };
+    let sni = match (tls, policy.send_sni || policy.verify) {
+        (false, _) => String::new(),
+        (true, true) => name.to_owned(),
+        (true, false) => endpoint.ip().to_string(),
+    };
     let mut peer = HttpPeer::new(endpoint, tls, sni);
     let options = &mut peer.options;
     options.connection_timeout = Some(policy.connect_timeout);

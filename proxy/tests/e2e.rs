@@ -2,6 +2,7 @@
 //! addresses, manifests in a temporary folder.
 
 mod e2e {
+    mod balancing;
     mod hot_swap;
     mod manifests;
     mod rewrites;

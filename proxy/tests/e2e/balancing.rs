@@ -1,0 +1,165 @@
+//! Endpoint choice and upstream protocol annotations, end to end: `upstream-hash-by`,
+//! `affinity-mode: persistent`, and `backend-protocol: HTTPS` with and without verification.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use rustls::pki_types::pem::PemObject;
+use tokio::net::TcpListener;
+
+use super::support::{
+    annotate, ingress, ingress_class, manifests, service, wait_until, Backends, Client, Sluice,
+};
+use super::tls_client::certificate;
+
+async fn endpoint_with_cookie(
+    c: &Client,
+    host: &str,
+    path: &str,
+    cookie: Option<&str>,
+) -> (String, Option<String>) {
+    let mut req = Request::get(path).header("host", host);
+    if let Some(cookie) = cookie {
+        req = req.header("cookie", cookie);
+    }
+    let (status, headers, body) =
+        c.send(req.body(Full::default()).expect("request")).await.expect("response");
+    assert_eq!(status, StatusCode::OK);
+    let e: sluice_proxy::echo::Echo = serde_json::from_slice(&body).expect("echo");
+    let set = headers
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").to_owned());
+    (e.local_addr, set)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hash_by_and_persistent_affinity_keep_keys_on_their_endpoints() {
+    let ips = ["127.0.0.91", "127.0.0.92", "127.0.0.93"];
+    let b = Backends::start("lb", &ips).await;
+    let hashed = annotate(
+        &ingress("hashed", "hash.test", &[("Prefix", "/", "lb")]),
+        &[("nginx.ingress.kubernetes.io/upstream-hash-by", "$arg_user")],
+    );
+    let persistent = annotate(
+        &ingress("persistent", "pin.test", &[("Prefix", "/", "lb")]),
+        &[
+            ("nginx.ingress.kubernetes.io/affinity", "cookie"),
+            ("nginx.ingress.kubernetes.io/affinity-mode", "persistent"),
+        ],
+    );
+    let dir = manifests(&[
+        ("class.yaml", ingress_class()),
+        ("svc.yaml", service("lb", b.port, &ips, true)),
+        ("hashed.yaml", hashed),
+        ("pin.yaml", persistent),
+    ]);
+    let sluice = Sluice::start(dir).await;
+    let c = sluice.client();
+
+    let mut owner = HashMap::new();
+    for round in 0..3 {
+        for user in 0..30 {
+            let (addr, _) = endpoint_with_cookie(&c, "hash.test", &format!("/?user=u{user}"), None).await;
+            let first = owner.entry(user).or_insert_with(|| addr.clone());
+            assert_eq!(*first, addr, "user {user} moved in round {round}");
+        }
+    }
+    let used: HashSet<&String> = owner.values().collect();
+    assert_eq!(used.len(), 3, "30 keys use every endpoint");
+
+    let (pinned, cookie) = endpoint_with_cookie(&c, "pin.test", "/", None).await;
+    let cookie = cookie.expect("INGRESSCOOKIE set");
+    assert!(cookie.starts_with("INGRESSCOOKIE="), "{cookie}");
+    for _ in 0..6 {
+        let (addr, again) = endpoint_with_cookie(&c, "pin.test", "/", Some(&cookie)).await;
+        assert_eq!((addr.as_str(), again), (pinned.as_str(), None));
+    }
+    // Its endpoint goes away: the request moves and gets a new cookie naming the new endpoint.
+    let pinned_ip = pinned.split(':').next().expect("ip").to_owned();
+    let rest: Vec<&str> = ips.iter().copied().filter(|ip| *ip != pinned_ip).collect();
+    sluice.write("svc.yaml", &service("lb", b.port, &rest, true));
+    let moved = wait_until(Duration::from_secs(5), || async {
+        !endpoint_with_cookie(&c, "pin.test", "/", Some(&cookie)).await.0.starts_with(&pinned_ip)
+    })
+    .await;
+    assert!(moved, "the request left the removed endpoint");
+    let (addr, renewed) = endpoint_with_cookie(&c, "pin.test", "/", Some(&cookie)).await;
+    let renewed = renewed.expect("a new cookie");
+    assert_ne!(renewed, cookie);
+    for _ in 0..4 {
+        assert_eq!(endpoint_with_cookie(&c, "pin.test", "/", Some(&renewed)).await.0, addr);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_backends_with_and_without_verification() {
+    let (cert_pem, key_pem, _) = certificate(&["backend.internal"]);
+    let certs = rustls_pemfile_certs(&cert_pem);
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key");
+    let config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.94:0").await.expect("bind");
+    let local: SocketAddr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    sluice_proxy::echo::serve_connection(tls, Arc::from("tls-echo"), local).await;
+                }
+            });
+        }
+    });
+    let https = annotate(
+        &ingress("https", "https.test", &[("Prefix", "/", "secure")]),
+        &[("nginx.ingress.kubernetes.io/backend-protocol", "HTTPS")],
+    );
+    let verified = annotate(
+        &ingress("verified", "verified.test", &[("Prefix", "/", "secure")]),
+        &[
+            ("nginx.ingress.kubernetes.io/backend-protocol", "HTTPS"),
+            ("nginx.ingress.kubernetes.io/proxy-ssl-verify", "on"),
+            ("nginx.ingress.kubernetes.io/proxy-ssl-name", "backend.internal"),
+            ("nginx.ingress.kubernetes.io/proxy-next-upstream-tries", "1"),
+        ],
+    );
+    let plain = ingress("plain", "plain.test", &[("Prefix", "/", "secure")]);
+    let dir = manifests(&[
+        ("class.yaml", ingress_class()),
+        ("svc.yaml", service("secure", local.port(), &["127.0.0.94"], true)),
+        ("https.yaml", https),
+        ("verified.yaml", verified),
+        ("plain.yaml", plain),
+    ]);
+    let sluice = Sluice::start(dir).await;
+    let c = sluice.client();
+
+    let Some(e) = c.echo("https.test", "/over-tls").await else {
+        panic!("not proxied over TLS: {:?}\n{}", c.get("https.test", "/").await, sluice.stderr());
+    };
+    assert_eq!((e.backend.as_str(), e.uri.as_str()), ("tls-echo", "/over-tls"));
+    // A self-signed certificate is not trusted when verification is on.
+    let (status, _, _) = c.get("verified.test", "/").await.expect("response");
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    // Plain HTTP to a TLS port fails: the protocol annotation is what makes it work.
+    let (status, _, _) = c.get("plain.test", "/").await.expect("response");
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    server.abort();
+}
+
+fn rustls_pemfile_certs(pem: &str) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .expect("certs")
+}
