@@ -197,8 +197,12 @@ impl ProxyHttp for Router {
         }
         if let (Some(limit), Some(len)) = (policy.body_size, declared_length(req)) {
             if len > limit {
-                let resp = Local::new(413, "413 request entity too large\n")?;
-                resp.header(header::CONNECTION, "close")?.send(session, hsts.as_ref()).await?;
+                let mut resp = Local::new(413, "413 request entity too large\n")?;
+                if !session.is_http2() {
+                    // The unread body makes the HTTP/1 connection unusable.
+                    resp = resp.header(header::CONNECTION, "close")?;
+                }
+                resp.send(session, hsts.as_ref()).await?;
                 return Ok(true);
             }
         }
