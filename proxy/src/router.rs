@@ -215,8 +215,10 @@ impl ProxyHttp for Router {
         } else if let Some(default) = policy.error_backend.as_ref().filter(|b| !b.endpoints.is_empty()) {
             (Target::DefaultBackend, default.clone(), Arc::from(default.key.service.as_str()))
         } else {
-            let resp = Local::new(503, "503 service unavailable: no ready endpoint\n")?;
-            resp.send(session, hsts.as_ref()).await?;
+            if !self.send_error_page(session, 503, ctx, false).await? {
+                let resp = Local::new(503, "503 service unavailable: no ready endpoint\n")?;
+                resp.send(session, hsts.as_ref()).await?;
+            }
             return Ok(true);
         };
         ctx.target = target;
@@ -336,8 +338,9 @@ impl ProxyHttp for Router {
     }
 
     /// Answers a request that failed: upstream timeouts are 504 and other upstream failures 502,
-    /// as nginx answers them; an explicit status (413, 503) is sent as is.
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut RequestCtx) -> FailToProxy {
+    /// as nginx answers them; an explicit status (413, 503) is sent as is. A status listed in
+    /// `custom-http-errors` gets the error backend's page, as nginx's `error_page` does.
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
         let code = match e.etype() {
             ErrorType::HTTPStatus(code) => *code,
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => 504,
@@ -350,8 +353,13 @@ impl ProxyHttp for Router {
                 ErrorSource::Internal | ErrorSource::Unset => 500,
             },
         };
-        if code > 0 {
-            if let Err(error) = session.respond_error(code).await {
+        if code > 0 && session.response_written().is_none() {
+            let sent = match self.send_error_page(session, code, ctx, true).await {
+                Ok(true) => Ok(()),
+                Ok(false) => session.respond_error(code).await,
+                Err(e) => Err(e),
+            };
+            if let Err(error) = sent {
                 tracing::debug!(%error, "Could not send the error response");
             }
         }
@@ -516,6 +524,38 @@ impl ProxyHttp for Router {
 }
 
 impl Router {
+    /// Sends the `custom-http-errors` page for a status Sluice produced itself (503 without
+    /// endpoints, 502, 504). `Ok(false)` when no page applies. `closing`: the connection is
+    /// closed afterwards (after a proxy failure), which HTTP/1 clients are told.
+    async fn send_error_page(
+        &self,
+        session: &mut Session,
+        status: u16,
+        ctx: &RequestCtx,
+        closing: bool,
+    ) -> Result<bool> {
+        let Some(page) = self.error_page(session, status, ctx).await else {
+            return Ok(false);
+        };
+        let mut resp = ResponseHeader::build(page.status, Some(4))?;
+        if let Some(ct) = page.content_type {
+            resp.insert_header(header::CONTENT_TYPE, ct)?;
+        }
+        resp.insert_header(header::CONTENT_LENGTH, page.body.len())?;
+        if let Some(hsts) = ctx.hsts() {
+            resp.insert_header(header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
+        }
+        if closing && !session.is_http2() {
+            resp.insert_header(header::CONNECTION, "close")?;
+        }
+        let head_only = session.req_header().method == http::Method::HEAD;
+        session.write_response_header(Box::new(resp), head_only).await?;
+        if !head_only {
+            session.write_response_body(Some(page.body), true).await?;
+        }
+        Ok(true)
+    }
+
     /// The `custom-http-errors` page for `status`, when the route lists it and an error backend
     /// (the `default-backend` annotation, else the catch-all default backend) answers.
     async fn error_page(&self, session: &Session, status: u16, ctx: &RequestCtx) -> Option<ErrorPage> {

@@ -63,7 +63,7 @@ async fn status_of(c: &Client, method: &str, host: &str, path: &str) -> (StatusC
             let backend = headers.get("x-backend").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
             (status, backend)
         }
-        Err(e) => panic!("request failed: {e}"),
+        Err(e) => panic!("{method} {host}{path} failed: {e}"),
     }
 }
 
@@ -299,8 +299,25 @@ async fn fallback_service_default_backend_and_custom_errors() {
         &ingress("nodefault", "nodefault.test", &[("Prefix", "/", "nothing-ready")]),
         &[("nginx.ingress.kubernetes.io/default-backend", "errors")],
     );
+    // Sluice's own 503 (no endpoint) and 502 (refused) get the catch-all default backend's page.
+    let own = annotate(
+        &ingress(
+            "own",
+            "own.test",
+            &[("Prefix", "/empty", "nothing-ready"), ("Prefix", "/refused", "refusing")],
+        ),
+        &[
+            ("nginx.ingress.kubernetes.io/custom-http-errors", "502,503"),
+            ("nginx.ingress.kubernetes.io/proxy-next-upstream-tries", "1"),
+        ],
+    );
+    let catch_all = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: catch-all, namespace: demo}\n\
+                     spec:\n  ingressClassName: sluice\n  defaultBackend:\n    service: {name: errors, port: {number: 80}}\n"
+        .to_owned();
     let dir = manifests(&[
         ("class.yaml", ingress_class()),
+        ("own.yaml", own),
+        ("catch-all.yaml", catch_all),
         (
             "svc.yaml",
             [
@@ -365,6 +382,16 @@ async fn fallback_service_default_backend_and_custom_errors() {
     // Codes not listed pass through.
     let (status, backend) = status_of(&c, "GET", "pages.test", "/x?status=418").await;
     assert_eq!((status.as_u16(), backend.as_str()), (418, "main"));
+
+    for (path, code) in [("/empty", 503u16), ("/refused", 502)] {
+        let (status, _, body) = c.get("own.test", path).await.expect("response");
+        let e: sluice_proxy::echo::Echo =
+            serde_json::from_slice(&body).expect("error page from the default backend");
+        assert_eq!(
+            (status.as_u16(), e.headers.get("x-code").map(String::as_str)),
+            (code, Some(code.to_string().as_str()))
+        );
+    }
 
     // default-backend serves when the route's Service has no ready endpoint.
     assert_eq!(status_of(&c, "GET", "nodefault.test", "/").await, (StatusCode::OK, "errors".to_owned()));
