@@ -6,6 +6,7 @@
 //! benchmarked without a proxy.
 
 pub mod backend;
+pub mod client;
 pub mod cluster;
 pub mod error;
 pub mod manifests;

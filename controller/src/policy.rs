@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 
+use crate::client::SourceRanges;
 use crate::table::Backend;
 
 pub use crate::rewrite::{Rewrite, TargetPart};
@@ -40,6 +41,10 @@ pub struct RoutePolicy {
     /// `sluice.dev/fallback-service`: takes the traffic when the Service has no ready endpoint or
     /// every connect attempt failed.
     pub fallback: Option<Arc<Backend>>,
+    /// `whitelist-source-range` / `allowlist-source-range` and `denylist-source-range` (403).
+    pub source: SourceRanges,
+    /// `limit-rps`, `limit-rpm`, `limit-connections` and their companions.
+    pub limits: Option<RateLimits>,
 }
 
 impl Default for RoutePolicy {
@@ -56,8 +61,30 @@ impl Default for RoutePolicy {
             body_size: Some(1024 * 1024),
             error_backend: None,
             fallback: None,
+            source: SourceRanges::default(),
+            limits: None,
         }
     }
+}
+
+/// Per-client limits with ingress-nginx's semantics: one zone per Ingress, keyed by the client
+/// address, counted per Sluice replica (as per nginx instance).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimits {
+    /// `limit-rps`: requests per second.
+    pub rps: Option<u32>,
+    /// `limit-rpm`: requests per minute.
+    pub rpm: Option<u32>,
+    /// `limit-connections`: requests in flight at once.
+    pub connections: Option<u32>,
+    /// `limit-burst-multiplier` (5): the burst is the rate times this.
+    pub burst_multiplier: u32,
+    /// `limit-whitelist` / `limit-allowlist`: clients that are never limited.
+    pub exempt: Vec<ipnet::IpNet>,
+    /// The ConfigMap's `limit-req-status-code` (503): the status of a refused request.
+    pub status: u16,
+    /// The ConfigMap's `limit-conn-status-code` (503): the status when too many are in flight.
+    pub connection_status: u16,
 }
 
 /// A fixed redirect (`permanent-redirect`, `temporal-redirect`).

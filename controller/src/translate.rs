@@ -7,7 +7,7 @@
 mod annotations;
 mod class;
 pub mod compat;
-mod config;
+pub(crate) mod config;
 mod endpoints;
 mod ingress;
 mod rules;
@@ -88,7 +88,7 @@ pub fn translate(snapshot: &Snapshot, options: &Options, now: SystemTime) -> Tra
         .into_iter()
         .map(|ing| {
             let object = ObjectRef::from_meta(ObjectKind::Ingress, &ing.metadata);
-            (ing, annotations::parse(ing, &object, &settings.policy, &mut warnings))
+            (ing, annotations::parse(ing, &object, &settings, &mut warnings))
         })
         .collect();
     let regex_hosts = regex_hosts(&parsed);

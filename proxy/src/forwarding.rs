@@ -15,8 +15,17 @@ use pingora::Result;
 /// What the proxy knows about the downstream side of one request.
 #[derive(Debug, Clone, Copy)]
 pub struct Downstream<'a> {
-    /// The client's address (the TCP peer).
+    /// The client's address as resolved (see `sluice_controller::client`): `X-Real-IP`.
     pub client_ip: Option<IpAddr>,
+    /// The connection's peer (the TCP peer, or the PROXY protocol source), appended to
+    /// `X-Forwarded-For` when `full_forwarded_for`.
+    pub peer: Option<IpAddr>,
+    /// `compute-full-forwarded-for`: append `peer` to the incoming `X-Forwarded-For`; else send
+    /// the resolved client alone.
+    pub full_forwarded_for: bool,
+    /// The peer is trusted and `use-forwarded-headers` is on: incoming `X-Forwarded-Proto`,
+    /// `-Host` and `-Port` are passed on instead of being replaced.
+    pub trusted_forwarded: bool,
     /// `http` or `https`.
     pub scheme: &'static str,
     /// The port the request arrived on.
@@ -47,23 +56,40 @@ pub fn apply(req: &mut RequestHeader, down: &Downstream<'_>, upgrade: bool) -> R
         // HTTP/2 clients send :authority only; an HTTP/1.1 upstream needs Host.
         req.insert_header(header::HOST, down.host)?;
     }
+    if down.full_forwarded_for {
+        if let Some(peer) = down.peer {
+            let peer = peer.to_string();
+            let previous: Vec<&str> =
+                req.headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect();
+            let forwarded_for =
+                if previous.is_empty() { peer } else { format!("{}, {peer}", previous.join(", ")) };
+            req.insert_header(X_FORWARDED_FOR, forwarded_for)?;
+        }
+    } else if let Some(ip) = down.client_ip {
+        req.insert_header(X_FORWARDED_FOR, ip.to_string())?;
+    }
     if let Some(ip) = down.client_ip {
-        let ip = ip.to_string();
-        let previous: Vec<&str> =
-            req.headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect();
-        let forwarded_for =
-            if previous.is_empty() { ip.clone() } else { format!("{}, {ip}", previous.join(", ")) };
-        req.insert_header(X_FORWARDED_FOR, forwarded_for)?;
-        req.insert_header(X_REAL_IP, ip)?;
+        req.insert_header(X_REAL_IP, ip.to_string())?;
     }
-    req.insert_header(X_FORWARDED_PROTO, down.scheme)?;
-    req.insert_header(X_FORWARDED_SCHEME, down.scheme)?;
-    req.insert_header(X_SCHEME, down.scheme)?;
-    if !down.host.is_empty() {
-        req.insert_header(X_FORWARDED_HOST, down.host)?;
+    let passed = |req: &RequestHeader, name: &HeaderName| {
+        down.trusted_forwarded.then(|| req.headers.get(name).cloned()).flatten()
+    };
+    let proto = passed(req, &X_FORWARDED_PROTO).unwrap_or(HeaderValue::from_static(down.scheme));
+    req.insert_header(X_FORWARDED_SCHEME, proto.clone())?;
+    req.insert_header(X_SCHEME, proto.clone())?;
+    req.insert_header(X_FORWARDED_PROTO, proto)?;
+    match passed(req, &X_FORWARDED_HOST) {
+        Some(host) => req.insert_header(X_FORWARDED_HOST, host)?,
+        None if !down.host.is_empty() => req.insert_header(X_FORWARDED_HOST, down.host)?,
+        None => {}
     }
-    if let Some(port) = down.server_port {
-        req.insert_header(X_FORWARDED_PORT, port.to_string())?;
+    match passed(req, &X_FORWARDED_PORT) {
+        Some(port) => req.insert_header(X_FORWARDED_PORT, port)?,
+        None => {
+            if let Some(port) = down.server_port {
+                req.insert_header(X_FORWARDED_PORT, port.to_string())?;
+            }
+        }
     }
     req.insert_header(X_REQUEST_ID, down.request_id)?;
     Ok(())
@@ -129,6 +155,9 @@ mod tests {
     fn down<'a>() -> Downstream<'a> {
         Downstream {
             client_ip: Some("127.0.0.9".parse().expect("ip")),
+            peer: Some("127.0.0.9".parse().expect("ip")),
+            full_forwarded_for: true,
+            trusted_forwarded: false,
             scheme: "http",
             server_port: Some(8080),
             host: "app.example.com",
@@ -151,6 +180,21 @@ mod tests {
         assert_eq!(get(&req, "x-forwarded-port"), Some("8080"));
         assert_eq!(get(&req, "x-request-id"), Some("abc"));
         assert_eq!(get(&req, "host"), Some("app.example.com"));
+    }
+
+    #[test]
+    fn without_full_forwarded_for_only_the_client_is_sent_and_trusted_headers_pass() {
+        let mut req = request(&[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-proto", "https")]);
+        let d = Downstream {
+            client_ip: Some("198.51.100.7".parse().expect("ip")),
+            full_forwarded_for: false,
+            trusted_forwarded: true,
+            ..down()
+        };
+        apply(&mut req, &d, false).expect("apply");
+        assert_eq!(get(&req, "x-forwarded-for"), Some("198.51.100.7"));
+        assert_eq!(get(&req, "x-real-ip"), Some("198.51.100.7"));
+        assert_eq!(get(&req, "x-forwarded-proto"), Some("https"), "a trusted proxy terminated TLS");
     }
 
     #[test]

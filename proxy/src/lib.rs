@@ -9,6 +9,7 @@ pub mod echo;
 pub mod error_pages;
 pub mod forwarding;
 pub mod lifecycle;
+pub mod limits;
 pub mod metrics;
 pub mod redirects;
 pub mod respond;

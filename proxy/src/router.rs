@@ -23,6 +23,7 @@ use crate::access_log::{self, AccessEntry};
 use crate::error_pages::{self, ErrorContext, ErrorPage};
 use crate::forwarding::{self, Downstream, X_REQUEST_ID};
 use crate::lifecycle::{InFlight, Lifecycle};
+use crate::limits::{ConnectionSlot, Limiter, Refusal};
 use crate::metrics::{Metrics, RequestLabels};
 use crate::respond::Local;
 use crate::traffic::{self, RequestFacts, Target};
@@ -32,6 +33,7 @@ use crate::{cors, redirects};
 /// Routes requests by the live table of a [`Publisher`].
 pub struct Router {
     publisher: Arc<Publisher>,
+    limiter: Limiter,
     lifecycle: Arc<Lifecycle>,
     metrics: Metrics,
     https_port: u16,
@@ -42,6 +44,12 @@ pub struct RequestCtx {
     started: Instant,
     _in_flight: InFlight,
     https: bool,
+    /// The connection's peer: the TCP peer, or the PROXY protocol source.
+    peer: Option<IpAddr>,
+    /// The client as resolved from `peer` and trusted forwarded headers.
+    client: Option<IpAddr>,
+    trusted_forwarded: bool,
+    _connection_slot: Option<ConnectionSlot>,
     live: Option<Arc<Published>>,
     route: Option<Arc<Route>>,
     target: Target,
@@ -80,7 +88,7 @@ impl Router {
         metrics: Metrics,
         https_port: u16,
     ) -> Self {
-        Router { publisher, lifecycle, metrics, https_port }
+        Router { publisher, limiter: Limiter::default(), lifecycle, metrics, https_port }
     }
 }
 
@@ -115,6 +123,10 @@ impl ProxyHttp for Router {
             started: Instant::now(),
             _in_flight: self.lifecycle.track(),
             https: false,
+            peer: None,
+            client: None,
+            trusted_forwarded: false,
+            _connection_slot: None,
             live: None,
             route: None,
             target: Target::Main,
@@ -146,6 +158,15 @@ impl ProxyHttp for Router {
         session.set_keepalive(Some(live.table.settings.keep_alive.as_secs()));
         ctx.live = Some(live.clone());
         let table = &live.table;
+        let client_settings = &table.settings.client;
+        ctx.peer = client_ip(session);
+        ctx.client = ctx.peer.map(|peer| {
+            let req = session.req_header();
+            let values = req.headers.get_all(&client_settings.forwarded_for_header).iter();
+            client_settings.resolve(peer, values.filter_map(|v| v.to_str().ok()))
+        });
+        ctx.trusted_forwarded =
+            client_settings.use_forwarded_headers && ctx.peer.is_some_and(|p| client_settings.trusts(p));
         let hsts = ctx.hsts().cloned();
         let scheme = if ctx.https { "https" } else { "http" };
 
@@ -193,6 +214,23 @@ impl ProxyHttp for Router {
             let location = redirects::https(session, self.https_port);
             let resp = Local::new(settings.redirect_code, "redirecting to https\n")?;
             resp.header(header::LOCATION, location)?.send(session, hsts.as_ref()).await?;
+            return Ok(true);
+        }
+        if let (Some(limits), Some(client)) = (&policy.limits, ctx.client) {
+            match self.limiter.admit(&route.namespace, &route.ingress, limits, client) {
+                Ok(slot) => ctx._connection_slot = slot,
+                Err(refusal) => {
+                    let status = match refusal {
+                        Refusal::Rate => limits.status,
+                        Refusal::Connections => limits.connection_status,
+                    };
+                    Local::new(status, "too many requests\n")?.send(session, hsts.as_ref()).await?;
+                    return Ok(true);
+                }
+            }
+        }
+        if !policy.source.is_empty() && !ctx.client.is_some_and(|c| policy.source.permits(c)) {
+            Local::new(403, "403 forbidden\n")?.send(session, hsts.as_ref()).await?;
             return Ok(true);
         }
         if let (Some(limit), Some(len)) = (policy.body_size, declared_length(req)) {
@@ -375,8 +413,12 @@ impl ProxyHttp for Router {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let server_port = session.server_addr().and_then(|a| a.as_inet()).map(|a| a.port());
+        let full_forwarded_for = ctx.live.as_ref().is_none_or(|l| l.table.settings.client.compute_full_forwarded_for);
         let down = Downstream {
-            client_ip: client_ip(session),
+            client_ip: ctx.client,
+            peer: ctx.peer,
+            full_forwarded_for,
+            trusted_forwarded: ctx.trusted_forwarded,
             scheme: if ctx.https { "https" } else { "http" },
             server_port,
             host: request_host(session),
@@ -504,7 +546,7 @@ impl ProxyHttp for Router {
         self.metrics.observe(&labels, elapsed.as_secs_f64());
         if tracing::enabled!(target: access_log::TARGET, tracing::Level::INFO) {
             access_log::write(&AccessEntry {
-                remote_addr: client_ip(session),
+                remote_addr: ctx.client.or_else(|| client_ip(session)),
                 request_id: &ctx.request_id,
                 method: req.method.as_str(),
                 host: request_host(session),

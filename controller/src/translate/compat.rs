@@ -19,7 +19,7 @@ pub enum Support {
 const SNIPPET: Support = Support::Refused(
     "raw nginx configuration; the injection class behind IngressNightmare (CVE-2025-1974) and CVE-2021-25742",
 );
-const EDGE: Support = Support::Unsupported("access control, rate limits and auth are not implemented yet");
+const EDGE: Support = Support::Unsupported("authentication is not implemented yet");
 const PCRE: &str = "Rust regex syntax (linear time, size-limited): no look-around or back-references";
 
 /// Every annotation ingress-nginx documents (without the prefix), and how Sluice treats it.
@@ -51,7 +51,7 @@ pub const ANNOTATIONS: &[(&str, Support)] = &[
     ("custom-headers", Support::Unsupported("not implemented yet")),
     ("custom-http-errors", Support::Supported),
     ("default-backend", Support::Partial("the Service's first port is used")),
-    ("denylist-source-range", EDGE),
+    ("denylist-source-range", Support::Supported),
     ("enable-access-log", Support::Unsupported("the access log is global (--disable-access-log)")),
     ("enable-cors", Support::Supported),
     ("enable-global-auth", EDGE),
@@ -62,14 +62,14 @@ pub const ANNOTATIONS: &[(&str, Support)] = &[
     ("force-ssl-redirect", Support::Supported),
     ("from-to-www-redirect", Support::Supported),
     ("http2-push-preload", Support::Unsupported("HTTP/2 server push is obsolete")),
-    ("limit-burst-multiplier", EDGE),
-    ("limit-connections", EDGE),
-    ("limit-rate", EDGE),
-    ("limit-rate-after", EDGE),
-    ("limit-rpm", EDGE),
-    ("limit-rps", EDGE),
-    ("limit-whitelist", EDGE),
-    ("limit-allowlist", EDGE),
+    ("limit-burst-multiplier", Support::Supported),
+    ("limit-connections", Support::Supported),
+    ("limit-rate", Support::Unsupported("bandwidth limits are not implemented")),
+    ("limit-rate-after", Support::Unsupported("bandwidth limits are not implemented")),
+    ("limit-rpm", Support::Supported),
+    ("limit-rps", Support::Supported),
+    ("limit-whitelist", Support::Supported),
+    ("limit-allowlist", Support::Supported),
     ("load-balance", Support::Partial("round_robin and ewma; EWMA state restarts when endpoints change")),
     ("mirror-host", Support::Unsupported("not implemented yet")),
     ("mirror-request-body", Support::Unsupported("not implemented yet")),
@@ -183,8 +183,8 @@ pub const ANNOTATIONS: &[(&str, Support)] = &[
     ("upstream-hash-by-subset-size", Support::Unsupported("not implemented yet")),
     ("upstream-vhost", Support::Supported),
     ("use-regex", Support::Partial(PCRE)),
-    ("whitelist-source-range", EDGE),
-    ("allowlist-source-range", EDGE),
+    ("whitelist-source-range", Support::Supported),
+    ("allowlist-source-range", Support::Supported),
     ("x-forwarded-prefix", Support::Supported),
 ];
 

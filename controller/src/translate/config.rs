@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::values::{self, parse_bool};
 use super::warning::{Invalid, Warning};
+use crate::client::{self, ClientSettings};
 use crate::policy::RoutePolicy;
 use crate::snapshot::{ObjectKind, ObjectRef};
 
@@ -36,6 +37,13 @@ pub struct GlobalSettings {
     /// `proxy-next-upstream`, `proxy-next-upstream-tries`, `proxy-next-upstream-timeout` and
     /// `load-balance`.
     pub policy: RoutePolicy,
+    /// How the client address is found (`use-forwarded-headers`, `forwarded-for-header`,
+    /// `compute-full-forwarded-for`, `proxy-real-ip-cidr`, `use-proxy-protocol`).
+    pub client: ClientSettings,
+    /// `limit-req-status-code` (503): the status of requests refused by `limit-rps`/`limit-rpm`.
+    pub limit_req_status: u16,
+    /// `limit-conn-status-code` (503): the status of requests refused by `limit-connections`.
+    pub limit_conn_status: u16,
 }
 
 impl Default for GlobalSettings {
@@ -49,6 +57,9 @@ impl Default for GlobalSettings {
             keep_alive: Duration::from_secs(75),
             upstream_keepalive: Duration::from_secs(60),
             policy: RoutePolicy::default(),
+            client: ClientSettings::default(),
+            limit_req_status: 503,
+            limit_conn_status: 503,
         }
     }
 }
@@ -154,6 +165,50 @@ fn read_policy(data: &BTreeMap<String, String>, settings: &mut GlobalSettings, i
     }
     if let Some(d) = value(data, "upstream-keepalive-timeout", invalid, values::seconds) {
         settings.upstream_keepalive = d;
+    }
+    read_edge(data, settings, invalid);
+}
+
+/// The keys about clients: their address, source ranges, and the status of limited requests.
+fn read_edge(data: &BTreeMap<String, String>, settings: &mut GlobalSettings, invalid: &mut Report<'_>) {
+    let c = &mut settings.client;
+    if let Some(b) = value(data, "use-forwarded-headers", invalid, values::boolean) {
+        c.use_forwarded_headers = b;
+    }
+    if let Some(b) = value(data, "compute-full-forwarded-for", invalid, values::boolean) {
+        c.compute_full_forwarded_for = b;
+    }
+    if let Some(b) = value(data, "use-proxy-protocol", invalid, values::boolean) {
+        c.use_proxy_protocol = b;
+    }
+    if let Some(h) = value(data, "forwarded-for-header", invalid, |v| {
+        http::HeaderName::try_from(v.to_ascii_lowercase()).map_err(|_| "not a header name")
+    }) {
+        c.forwarded_for_header = h;
+    }
+    if let Some(nets) = value(data, "proxy-real-ip-cidr", invalid, client::cidr_list) {
+        c.trusted = nets;
+    }
+    let source = &mut settings.policy.source;
+    for key in ["whitelist-source-range", "allowlist-source-range"] {
+        if let Some(nets) = value(data, key, invalid, client::cidr_list) {
+            source.allow = nets;
+        }
+    }
+    for key in ["denylist-source-range", "block-cidrs"] {
+        if let Some(nets) = value(data, key, invalid, client::cidr_list) {
+            source.deny.extend(nets);
+        }
+    }
+    let status = |v: &str| match v.parse::<u16>() {
+        Ok(code @ 400..=599) => Ok(code),
+        _ => Err("must be a status code from 400 to 599"),
+    };
+    if let Some(code) = value(data, "limit-req-status-code", invalid, status) {
+        settings.limit_req_status = code;
+    }
+    if let Some(code) = value(data, "limit-conn-status-code", invalid, status) {
+        settings.limit_conn_status = code;
     }
 }
 

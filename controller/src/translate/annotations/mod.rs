@@ -5,6 +5,7 @@
 mod affinity;
 mod canary;
 mod cors;
+mod edge;
 mod redirect;
 mod upstream;
 
@@ -16,6 +17,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 pub use canary::CanarySpec;
 
 use super::compat::{self, Support};
+use super::config::GlobalSettings;
 use super::values::{self, MAX_VALUE};
 use super::warning::{Invalid, Warning};
 use crate::policy::RoutePolicy;
@@ -118,14 +120,14 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Parses the annotations of `ingress`; `defaults` are the ConfigMap's route defaults.
+/// Parses the annotations of `ingress`; `settings` hold the ConfigMap's route defaults.
 pub fn parse(
     ingress: &Ingress,
     object: &ObjectRef,
-    defaults: &RoutePolicy,
+    settings: &GlobalSettings,
     warnings: &mut Vec<Warning>,
 ) -> IngressAnnotations {
-    let mut parsed = IngressAnnotations { policy: defaults.clone(), ..IngressAnnotations::default() };
+    let mut parsed = IngressAnnotations { policy: settings.policy.clone(), ..IngressAnnotations::default() };
     let Some(map) = ingress.metadata.annotations.as_ref() else {
         return parsed;
     };
@@ -137,6 +139,7 @@ pub fn parse(
     parsed.policy.affinity = affinity::parse(&mut r);
     parsed.policy.cors = cors::parse(&mut r);
     upstream::parse(&mut r, &mut parsed);
+    edge::parse(&mut r, settings, &mut parsed.policy);
     report_unsupported(map.keys(), object, warnings);
     parsed
 }
