@@ -150,7 +150,10 @@ mod tests {
         assert_eq!(settings.resolve(ip("127.0.0.1"), xff.into_iter()), ip("198.51.100.1"));
         assert_eq!(settings.resolve(ip("192.0.2.5"), xff.into_iter()), ip("192.0.2.5"), "untrusted peer");
         assert_eq!(settings.resolve(ip("10.0.0.1"), ["10.2.2.2"].into_iter()), ip("10.2.2.2"), "all trusted");
-        assert_eq!(settings.resolve(ip("10.0.0.1"), ["garbage, [2001:db8::1]:443"].into_iter()), ip("2001:db8::1"));
+        assert_eq!(
+            settings.resolve(ip("10.0.0.1"), ["garbage, [2001:db8::1]:443"].into_iter()),
+            ip("2001:db8::1")
+        );
         let off = ClientSettings { use_forwarded_headers: false, ..settings };
         assert_eq!(off.resolve(ip("127.0.0.1"), xff.into_iter()), ip("127.0.0.1"));
     }

@@ -110,7 +110,8 @@ impl Limiter {
         }
         let zone = self.zone(namespace, ingress);
         let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        let rates = [(limits.rps, Duration::from_secs(1), false), (limits.rpm, Duration::from_secs(60), true)];
+        let rates =
+            [(limits.rps, Duration::from_secs(1), false), (limits.rpm, Duration::from_secs(60), true)];
         for (rate, per, per_minute) in rates.into_iter().filter_map(|(r, per, m)| r.map(|r| (r, per, m))) {
             let interval = (per.as_nanos() / u128::from(rate.max(1))) as u64;
             let burst = u64::from(rate.saturating_mul(limits.burst_multiplier));
@@ -166,7 +167,9 @@ impl Zone {
 /// mapped into a reserved IPv6 range (IPv6 clients flip the last bit of their first group).
 fn rpm_key(client: IpAddr) -> IpAddr {
     match client {
-        IpAddr::V4(v4) => IpAddr::V6(std::net::Ipv6Addr::from((0x0100u128 << 112) | u128::from(u32::from(v4)))),
+        IpAddr::V4(v4) => {
+            IpAddr::V6(std::net::Ipv6Addr::from((0x0100u128 << 112) | u128::from(u32::from(v4))))
+        }
         IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) ^ (1u128 << 112))),
     }
 }

@@ -413,7 +413,8 @@ impl ProxyHttp for Router {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let server_port = session.server_addr().and_then(|a| a.as_inet()).map(|a| a.port());
-        let full_forwarded_for = ctx.live.as_ref().is_none_or(|l| l.table.settings.client.compute_full_forwarded_for);
+        let full_forwarded_for =
+            ctx.live.as_ref().is_none_or(|l| l.table.settings.client.compute_full_forwarded_for);
         let down = Downstream {
             client_ip: ctx.client,
             peer: ctx.peer,

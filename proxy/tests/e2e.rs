@@ -3,6 +3,7 @@
 
 mod e2e {
     mod balancing;
+    mod edge;
     mod hot_swap;
     mod manifests;
     mod rewrites;

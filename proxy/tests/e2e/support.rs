@@ -227,6 +227,13 @@ impl Client {
         Client { inner: HyperClient::builder(TokioExecutor::new()).build_http(), base }
     }
 
+    /// A client whose connections come from `local` (one of the 127.0.0.x addresses).
+    pub fn from_address(base: SocketAddr, local: &str) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_local_address(Some(local.parse().expect("local ip")));
+        Client { inner: HyperClient::builder(TokioExecutor::new()).build(connector), base }
+    }
+
     /// Sends `req` (its URI is a path; the proxy address is filled in).
     pub async fn send(&self, mut req: Request<Full<Bytes>>) -> Result<Reply, String> {
         let path = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
@@ -309,8 +316,13 @@ pub fn annotate(yaml: &str, annotations: &[(&str, &str)]) -> String {
     yaml.replacen("namespace: demo}", &format!("namespace: demo, annotations: {{{}}}}}", pairs.join(", ")), 1)
 }
 
-/// Like [`service`], with a port named `http` on 80 and, when `extra` is set, a second port
-/// named `alt` on 81 pointing at `extra` on the same endpoints.
-pub fn service_on(name: &str, ips: &[&str], port: u16) -> String {
-    service(name, port, ips, true)
+/// A controller ConfigMap `sluice-config` in `demo` (start Sluice with
+/// `--configmap demo/sluice-config`).
+pub fn config_map(data: &[(&str, &str)]) -> String {
+    let pairs: Vec<String> =
+        data.iter().map(|(k, v)| format!("{}: {}", serde_json::json!(k), serde_json::json!(v))).collect();
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: sluice-config, namespace: demo}}\ndata: {{{}}}\n",
+        pairs.join(", ")
+    )
 }

@@ -12,7 +12,8 @@ use crate::translate::config::GlobalSettings;
 const MAX_LIMIT: u32 = 1_000_000;
 
 pub(super) fn parse(r: &mut Reader<'_>, settings: &GlobalSettings, policy: &mut RoutePolicy) {
-    let allow = r.parse("allowlist-source-range", cidr_list).or_else(|| r.parse("whitelist-source-range", cidr_list));
+    let allow =
+        r.parse("allowlist-source-range", cidr_list).or_else(|| r.parse("whitelist-source-range", cidr_list));
     if let Some(allow) = allow {
         policy.source.allow = allow;
     }
