@@ -26,6 +26,8 @@ pub struct ClientSettings {
     /// `use-proxy-protocol` (false): every connection starts with a PROXY protocol header, whose
     /// source address is the client.
     pub use_proxy_protocol: bool,
+    /// `proxy-protocol-header-timeout` (5 s): how long a new connection may take to send it.
+    pub proxy_protocol_timeout: std::time::Duration,
 }
 
 impl Default for ClientSettings {
@@ -36,6 +38,7 @@ impl Default for ClientSettings {
             compute_full_forwarded_for: true,
             trusted: vec![IpNet::V4(ipnet::Ipv4Net::default())],
             use_proxy_protocol: false,
+            proxy_protocol_timeout: std::time::Duration::from_secs(5),
         }
     }
 }

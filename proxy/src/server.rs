@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use pingora::apps::HttpServerOptions;
-use pingora::proxy::http_proxy_service;
+use pingora::proxy::http_proxy;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs as PingoraRunArgs, Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
@@ -20,6 +20,7 @@ use tracing::{error, info};
 
 use crate::admin::Admin;
 use crate::lifecycle::{Lifecycle, SignalWatch};
+use crate::listener::{PreTlsProxyProtocol, ProxyProtocolApp};
 use crate::metrics::Metrics;
 use crate::router::Router;
 use crate::settings::RunArgs;
@@ -103,17 +104,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let fallback = tls::fake_certificate()?.certified;
     let resolver = Arc::new(SniResolver::new(publisher.clone(), fallback));
     let lifecycle = Arc::new(Lifecycle::default());
-    let router = Router::new(publisher, lifecycle.clone(), metrics.clone(), args.https_port());
-    let mut proxy = http_proxy_service(&server.configuration, router);
-    if let Some(app) = proxy.app_logic_mut() {
-        // HTTP/2 with prior knowledge on the plain listener (gRPC clients use it); HTTP/1.1
-        // connections are told apart by the missing preface.
-        let mut options = HttpServerOptions::default();
-        options.h2c = true;
-        app.server_options = Some(options);
-    }
+    let router = Router::new(publisher.clone(), lifecycle.clone(), metrics.clone(), args.https_port());
+    let mut http = http_proxy(&server.configuration, router);
+    // HTTP/2 with prior knowledge on the plain listener (gRPC clients use it); HTTP/1.1
+    // connections are told apart by the missing preface.
+    let mut options = HttpServerOptions::default();
+    options.h2c = true;
+    http.server_options = Some(options);
+    let app = ProxyProtocolApp::new(http, publisher.clone());
+    let mut proxy = Service::new("proxy".to_owned(), app);
     proxy.add_tcp(&args.http_addr);
     proxy.add_tls_with_settings(&args.https_addr, None, tls::listener_settings(resolver)?);
+    proxy.endpoints().set_pre_tls_callback(Arc::new(PreTlsProxyProtocol::new(publisher.clone())));
     proxy.threads = Some(threads);
 
     let mut admin = Service::new(

@@ -6,6 +6,7 @@ mod e2e {
     mod edge;
     mod hot_swap;
     mod manifests;
+    mod proxy_protocol;
     mod rewrites;
     mod routing;
     mod shutdown;

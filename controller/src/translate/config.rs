@@ -181,6 +181,9 @@ fn read_edge(data: &BTreeMap<String, String>, settings: &mut GlobalSettings, inv
     if let Some(b) = value(data, "use-proxy-protocol", invalid, values::boolean) {
         c.use_proxy_protocol = b;
     }
+    if let Some(d) = value(data, "proxy-protocol-header-timeout", invalid, values::seconds) {
+        c.proxy_protocol_timeout = d.max(std::time::Duration::from_millis(100));
+    }
     if let Some(h) = value(data, "forwarded-for-header", invalid, |v| {
         http::HeaderName::try_from(v.to_ascii_lowercase()).map_err(|_| "not a header name")
     }) {

@@ -65,6 +65,16 @@ pub struct Tls {
 
 /// Connects to `addr` with SNI `sni` (an IP-literal-free name) offering `alpn`.
 pub async fn connect(addr: SocketAddr, sni: &str, alpn: &[&[u8]]) -> Result<Tls, String> {
+    connect_after(addr, sni, alpn, &[]).await
+}
+
+/// As [`connect`], sending `preamble` (a PROXY protocol header) before the TLS handshake.
+pub async fn connect_after(
+    addr: SocketAddr,
+    sni: &str,
+    alpn: &[&[u8]],
+    preamble: &[u8],
+) -> Result<Tls, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -73,7 +83,8 @@ pub async fn connect(addr: SocketAddr, sni: &str, alpn: &[&[u8]]) -> Result<Tls,
         .with_custom_certificate_verifier(Arc::new(RecordOnly(provider)))
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let mut tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, preamble).await.map_err(|e| e.to_string())?;
     let name = ServerName::try_from(sni.to_owned()).map_err(|e| e.to_string())?;
     let stream = TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map_err(|e| e.to_string())?;
     let (_, conn) = stream.get_ref();

@@ -1,0 +1,128 @@
+//! PROXY protocol on Sluice's listeners, switched by the ConfigMap's `use-proxy-protocol` and
+//! read from the live table for every new connection (no restart, no listener rebuild).
+//!
+//! * Plain HTTP: [`ProxyProtocolApp`] wraps the HTTP application and reads the header before
+//!   the first request of a connection.
+//! * HTTPS: [`PreTlsProxyProtocol`] is Pingora's pre-TLS hook; the header comes before the
+//!   ClientHello.
+//!
+//! The header's source address replaces the connection's peer address in its socket digest, so
+//! that everything downstream (forwarding headers, access log, allow lists, limits) sees the
+//! client. A connection with a missing, malformed, oversized or slow header is closed.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pingora::apps::ServerApp;
+use pingora::listeners::PreTlsProcess;
+use pingora::protocols::l4::socket::SocketAddr as PingoraAddr;
+use pingora::protocols::l4::stream::Stream as L4Stream;
+use pingora::protocols::{GetSocketDigest, SocketDigest, Stream};
+use pingora::server::ShutdownWatch;
+use sluice_controller::Publisher;
+
+use crate::proxy_protocol::{self, HeaderError, Source};
+
+/// Reads the PROXY header when the live settings ask for it; `Ok(None)` when they do not.
+async fn read_if_enabled<S>(publisher: &Publisher, stream: &mut S) -> Result<Option<Source>, HeaderError>
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
+    let client = publisher.load().table.settings.client.clone();
+    if !client.use_proxy_protocol {
+        return Ok(None);
+    }
+    proxy_protocol::read_header(stream, client.proxy_protocol_timeout).await.map(Some)
+}
+
+/// A socket digest for the connection on `fd` whose peer is `source`.
+fn digest_with_peer(fd: std::os::unix::io::RawFd, source: std::net::SocketAddr) -> SocketDigest {
+    let digest = SocketDigest::from_raw_fd(fd);
+    let _ = digest.peer_addr.set(Some(PingoraAddr::Inet(source)));
+    digest
+}
+
+fn refused(error: &HeaderError) {
+    tracing::debug!(%error, "Connection closed: bad PROXY protocol header");
+}
+
+/// The HTTP application behind a PROXY protocol reader for plain connections.
+pub struct ProxyProtocolApp<A> {
+    inner: Arc<A>,
+    publisher: Arc<Publisher>,
+}
+
+impl<A> ProxyProtocolApp<A> {
+    /// Wraps `inner`; `publisher` gives the live `use-proxy-protocol` setting.
+    pub fn new(inner: A, publisher: Arc<Publisher>) -> Self {
+        ProxyProtocolApp { inner: Arc::new(inner), publisher }
+    }
+
+    /// The wrapped application (to configure it before the service starts).
+    pub fn inner_mut(&mut self) -> Option<&mut A> {
+        Arc::get_mut(&mut self.inner)
+    }
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for ProxyProtocolApp<A> {
+    /// Reads the header on new plain connections (TLS ones were handled before the handshake),
+    /// then serves every request of the connection.
+    async fn process_new(self: &Arc<Self>, mut stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+        if stream.get_ssl().is_none() {
+            match read_if_enabled(&self.publisher, &mut stream).await {
+                Ok(Some(Some(source))) => {
+                    let fd =
+                        stream.as_any().downcast_ref::<L4Stream>().map(std::os::unix::io::AsRawFd::as_raw_fd);
+                    if let Some(fd) = fd {
+                        stream.set_socket_digest(digest_with_peer(fd, source));
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    refused(&error);
+                    return None;
+                }
+            }
+        }
+        let mut next = self.inner.process_new(stream, shutdown).await;
+        while let Some(stream) = next {
+            next = self.inner.process_new(stream, shutdown).await;
+        }
+        None
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await;
+    }
+}
+
+/// Pingora's pre-TLS hook reading the PROXY header on HTTPS connections.
+pub struct PreTlsProxyProtocol {
+    publisher: Arc<Publisher>,
+}
+
+impl PreTlsProxyProtocol {
+    /// A hook reading the live `use-proxy-protocol` setting from `publisher`.
+    pub fn new(publisher: Arc<Publisher>) -> Self {
+        PreTlsProxyProtocol { publisher }
+    }
+}
+
+#[async_trait]
+impl PreTlsProcess for PreTlsProxyProtocol {
+    async fn process(&self, stream: &mut L4Stream) -> pingora::Result<()> {
+        match read_if_enabled(&self.publisher, stream).await {
+            Ok(Some(Some(source))) => {
+                let fd = std::os::unix::io::AsRawFd::as_raw_fd(&*stream);
+                stream.set_socket_digest(digest_with_peer(fd, source));
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(error) => {
+                refused(&error);
+                pingora::Error::e_explain(pingora::ErrorType::AcceptError, "bad PROXY protocol header")
+            }
+        }
+    }
+}
