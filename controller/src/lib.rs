@@ -9,6 +9,7 @@ pub mod backend;
 pub mod client;
 pub mod cluster;
 pub mod error;
+pub mod htpasswd;
 pub mod manifests;
 pub mod matching;
 pub mod pipeline;

@@ -45,6 +45,8 @@ pub struct RoutePolicy {
     pub source: SourceRanges,
     /// `limit-rps`, `limit-rpm`, `limit-connections` and their companions.
     pub limits: Option<RateLimits>,
+    /// `auth-type: basic` or `auth-url`.
+    pub auth: Option<Auth>,
 }
 
 impl Default for RoutePolicy {
@@ -63,6 +65,7 @@ impl Default for RoutePolicy {
             fallback: None,
             source: SourceRanges::default(),
             limits: None,
+            auth: None,
         }
     }
 }
@@ -85,6 +88,62 @@ pub struct RateLimits {
     pub status: u16,
     /// The ConfigMap's `limit-conn-status-code` (503): the status when too many are in flight.
     pub connection_status: u16,
+}
+
+/// Authentication in front of a route.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Auth {
+    /// `auth-type: basic`: the `WWW-Authenticate` value and the users of `auth-secret`.
+    Basic {
+        /// `Basic realm="..."` from `auth-realm`.
+        challenge: HeaderValue,
+        /// The users.
+        users: Arc<crate::htpasswd::Htpasswd>,
+    },
+    /// `auth-url` and its companions.
+    External(Arc<ExternalAuth>),
+    /// The auth annotations are unusable (a missing Secret, a bad URL): every request is refused
+    /// with 503 rather than served unauthenticated.
+    Broken,
+}
+
+/// External authentication (`auth-url`), compatible with oauth2-proxy deployments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalAuth {
+    /// `auth-url`: an `http://` URL; its host is resolved per request.
+    pub url: http::Uri,
+    /// `auth-method` (GET).
+    pub method: http::Method,
+    /// `auth-signin`: where 401s are redirected, with `$host`, `$scheme`, `$request_uri`,
+    /// `$escaped_request_uri` evaluated per request.
+    pub signin: Option<Vec<UrlPart>>,
+    /// `auth-signin-redirect-param` (`rd`): added with the original URL unless present.
+    pub redirect_param: String,
+    /// `auth-response-headers`: copied from the auth response to the upstream request.
+    pub response_headers: Vec<HeaderName>,
+    /// `auth-request-redirect`: the `X-Auth-Request-Redirect` value (default: the request URI).
+    pub request_redirect: Option<HeaderValue>,
+    /// `auth-cache-key`: the cache key, evaluated per request (no cache when unset).
+    pub cache_key: Option<Vec<HashPart>>,
+    /// `auth-cache-duration` (`200 202 401 5m`): which auth answers are cached, for how long.
+    pub cache_for: Vec<(u16, Duration)>,
+    /// `auth-always-set-cookie`: pass the auth response's `Set-Cookie` on every answer.
+    pub always_set_cookie: bool,
+}
+
+/// A piece of an `auth-signin` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlPart {
+    /// Text copied as is.
+    Literal(String),
+    /// `$host` / `$http_host`: the request's host.
+    Host,
+    /// `$scheme` / `$pass_access_scheme`: `http` or `https`.
+    Scheme,
+    /// `$request_uri`: path and query as sent.
+    RequestUri,
+    /// `$escaped_request_uri`: the same, percent-encoded for a query value.
+    EscapedRequestUri,
 }
 
 /// A fixed redirect (`permanent-redirect`, `temporal-redirect`).

@@ -91,13 +91,19 @@ where
     reader
 }
 
+/// The annotation naming a basic-auth Secret.
+const AUTH_SECRET: &str = "nginx.ingress.kubernetes.io/auth-secret";
+
 impl Stores {
-    /// Starts one watcher per kind. Secrets are limited to `kubernetes.io/tls`, the ConfigMap to
-    /// the controller's own, so that Sluice holds neither every Secret nor every ConfigMap.
+    /// Starts one watcher per kind. Secrets exclude Helm releases, service-account tokens and
+    /// registry credentials, and the ConfigMap is the controller's own; of the Secrets, only those
+    /// an Ingress references are kept in snapshots.
     pub fn start(client: &Client, options: &ClusterOptions, tx: UnboundedSender<Change>) -> Stores {
         let ns = options.namespace.as_deref();
         let all = watcher::Config::default();
-        let tls = watcher::Config::default().fields("type=kubernetes.io/tls");
+        // TLS Secrets and the Opaque ones basic auth reads; never Helm releases or tokens.
+        let secrets = watcher::Config::default()
+            .fields("type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token,type!=kubernetes.io/dockerconfigjson");
         let config_maps = match &options.configmap {
             Some((cm_ns, name)) => watch(
                 Api::namespaced(client.clone(), cm_ns),
@@ -119,7 +125,7 @@ impl Stores {
             classes: watch(Api::all(client.clone()), all.clone(), ObjectKind::IngressClass, tx.clone()),
             services: watch(api(client, ns), all.clone(), ObjectKind::Service, tx.clone()),
             slices: watch(api(client, ns), all, ObjectKind::EndpointSlice, tx.clone()),
-            secrets: watch(api(client, ns), tls, ObjectKind::Secret, tx),
+            secrets: watch(api(client, ns), secrets, ObjectKind::Secret, tx),
             config_maps,
         }
     }
@@ -138,8 +144,8 @@ impl Stores {
         .collect()
     }
 
-    /// A snapshot of every store. Secrets are kept only when an Ingress's `spec.tls` or the
-    /// default certificate names them.
+    /// A snapshot of every store. Secrets are kept only when an Ingress's `spec.tls`, its
+    /// `auth-secret` or the default certificate names them.
     pub fn snapshot(&self, default_certificate: Option<&Key>) -> Snapshot {
         fn collect<K>(store: &Store<K>, cluster_scoped: bool) -> BTreeMap<Key, std::sync::Arc<K>>
         where
@@ -162,6 +168,12 @@ impl Stores {
                 if let Some(name) = &tls.secret_name {
                     referenced.insert((ns.clone(), name.clone()));
                 }
+            }
+            let auth = ing.metadata.annotations.as_ref().and_then(|a| a.get(AUTH_SECRET));
+            if let Some(name) = auth {
+                let name = name.trim();
+                let name = name.strip_prefix(&format!("{ns}/")).unwrap_or(name);
+                referenced.insert((ns.clone(), name.to_owned()));
             }
         }
         let mut secrets = collect(&self.secrets, false);

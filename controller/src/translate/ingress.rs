@@ -9,7 +9,7 @@ use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, Ingress, IngressBackend, IngressServiceBackend, ServiceBackendPort,
 };
 
-use super::annotations::IngressAnnotations;
+use super::annotations::{AuthSpec, IngressAnnotations};
 use super::config::GlobalSettings;
 use super::endpoints::Endpoints;
 use super::rules::{path_match, validate_host};
@@ -17,7 +17,8 @@ use super::tls::TlsHosts;
 use super::warning::{Invalid, Warning};
 use super::Translation;
 use crate::matching::PathMatch;
-use crate::policy::{Canary, RoutePolicy};
+use crate::htpasswd::Htpasswd;
+use crate::policy::{Auth, Canary, RoutePolicy};
 use crate::rewrite::Rewrite;
 use crate::snapshot::{ObjectKind, ObjectRef, Snapshot};
 use crate::table::{Backend, Route, RoutingTable};
@@ -154,6 +155,11 @@ impl<'a> TableBuilder<'a> {
             let port = ServiceBackendPort { number: Some(port.unwrap_or(80)), name: None };
             policy.error_backend = self.service_backend(object, name, port);
         }
+        policy.auth = annotations.auth.as_ref().map(|spec| match spec {
+            AuthSpec::Broken => Auth::Broken,
+            AuthSpec::External(e) => Auth::External(Arc::new((**e).clone())),
+            AuthSpec::Basic { secret, map, challenge } => self.basic_auth(object, secret, *map, challenge),
+        });
         if let Some((name, port)) = &annotations.fallback {
             let port = match port.parse::<i32>() {
                 Ok(n) => ServiceBackendPort { number: Some(n), name: None },
@@ -162,6 +168,34 @@ impl<'a> TableBuilder<'a> {
             policy.fallback = self.service_backend(object, name, port);
         }
         policy
+    }
+
+    /// Basic auth from the Secret `secret` (`NAME`, or `NAMESPACE/NAME` of the Ingress's own
+    /// namespace); anything unusable refuses the routes (fails closed).
+    fn basic_auth(&mut self, object: &ObjectRef, secret: &str, map: bool, challenge: &http::HeaderValue) -> Auth {
+        let (ns, name) = secret.split_once('/').unwrap_or((&object.namespace, secret));
+        if ns != object.namespace {
+            let reason = "auth-secret must be in the Ingress's namespace".to_owned();
+            self.warn(object, Invalid::AuthSecret { secret: secret.to_owned(), reason });
+            return Auth::Broken;
+        }
+        let Some(found) = self.snapshot.secrets.get(&(ns.to_owned(), name.to_owned())) else {
+            self.warn(object, Invalid::SecretNotFound { secret: name.to_owned() });
+            return Auth::Broken;
+        };
+        let entries = secret_entries(found);
+        let (users, skipped) = if map {
+            Htpasswd::parse_map(entries.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        } else {
+            match entries.iter().find(|(k, _)| k == "auth") {
+                Some((_, text)) => Htpasswd::parse_file(text),
+                None => (Htpasswd::default(), vec!["no key \"auth\"".to_owned()]),
+            }
+        };
+        for reason in skipped {
+            self.warn(object, Invalid::AuthSecret { secret: name.to_owned(), reason });
+        }
+        Auth::Basic { challenge: challenge.clone(), users: Arc::new(users) }
     }
 
     fn service_backend(
@@ -331,4 +365,11 @@ impl<'a> TableBuilder<'a> {
         self.table.finish();
         Translation { table: self.table, warnings: self.warnings }
     }
+}
+
+/// The text entries of a Secret (`data` decoded, then `stringData`), non-UTF-8 values skipped.
+fn secret_entries(secret: &k8s_openapi::api::core::v1::Secret) -> Vec<(String, String)> {
+    let data = secret.data.iter().flatten().filter_map(|(k, v)| Some((k.clone(), String::from_utf8(v.0.clone()).ok()?)));
+    let strings = secret.string_data.iter().flatten().map(|(k, v)| (k.clone(), v.clone()));
+    data.chain(strings).collect()
 }

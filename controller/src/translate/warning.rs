@@ -95,6 +95,15 @@ pub enum Invalid {
         /// What is wrong with it.
         reason: String,
     },
+    /// The `auth-secret` of basic auth cannot be used (or some of its entries); what cannot be
+    /// used refuses requests.
+    #[error("auth secret {secret:?}: {reason}")]
+    AuthSecret {
+        /// The Secret's name.
+        secret: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A canary Ingress rule with no main Ingress rule for the same host and path; ignored.
     #[error("canary for host {host:?} path {path:?} has no main Ingress with that host and path; ignored")]
     CanaryWithoutMain {
@@ -171,6 +180,7 @@ impl Invalid {
             Invalid::InvalidConfig { .. } => "InvalidConfig",
             Invalid::InvalidAnnotation { .. } => "InvalidAnnotation",
             Invalid::InvalidRegex { .. } => "InvalidRegex",
+            Invalid::AuthSecret { .. } => "InvalidAuthSecret",
             Invalid::CanaryWithoutMain { .. } | Invalid::CanaryDuplicate { .. } => "CanaryIgnored",
             Invalid::UnsupportedAnnotations { .. } => "UnsupportedAnnotations",
             Invalid::SnippetRefused { .. } => "SnippetRefused",

@@ -3,6 +3,7 @@
 //! keeps the safe default (the ConfigMap's value, else ingress-nginx's default).
 
 mod affinity;
+mod auth;
 mod canary;
 mod cors;
 mod edge;
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 use http::HeaderValue;
 use k8s_openapi::api::networking::v1::Ingress;
 
+pub use auth::AuthSpec;
 pub use canary::CanarySpec;
 
 use super::compat::{self, Support};
@@ -48,6 +50,8 @@ pub struct IngressAnnotations {
     pub default_backend: Option<String>,
     /// `sluice.dev/fallback-service`: Service name and port.
     pub fallback: Option<(String, String)>,
+    /// Authentication (the Secret of basic auth is read by the caller).
+    pub auth: Option<AuthSpec>,
     /// Everything that goes into the routes (backends are resolved by the caller).
     pub policy: RoutePolicy,
 }
@@ -140,6 +144,7 @@ pub fn parse(
     parsed.policy.cors = cors::parse(&mut r);
     upstream::parse(&mut r, &mut parsed);
     edge::parse(&mut r, settings, &mut parsed.policy);
+    parsed.auth = auth::parse(&mut r);
     report_unsupported(map.keys(), object, warnings);
     parsed
 }
