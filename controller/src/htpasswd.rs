@@ -93,9 +93,10 @@ impl Htpasswd {
             return false;
         };
         match hash {
-            Hash::Md5Crypt { magic, salt, full } => {
-                constant_eq(md5_crypt(password.as_bytes(), salt.as_bytes(), magic).as_bytes(), full.as_bytes())
-            }
+            Hash::Md5Crypt { magic, salt, full } => constant_eq(
+                md5_crypt(password.as_bytes(), salt.as_bytes(), magic).as_bytes(),
+                full.as_bytes(),
+            ),
             Hash::Bcrypt(h) => bcrypt::verify(password, h).unwrap_or(false),
             Hash::Sha(digest) => constant_eq(&Sha1::digest(password.as_bytes()), digest),
             Hash::Ssha(stored) => {

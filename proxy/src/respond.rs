@@ -27,6 +27,12 @@ impl Local {
         Ok(self)
     }
 
+    /// Appends a header (for repeated ones such as `Set-Cookie`).
+    pub fn append(mut self, name: HeaderName, value: HeaderValue) -> Result<Self> {
+        self.resp.append_header(name, value)?;
+        Ok(self)
+    }
+
     /// The header, for callers that add several (CORS).
     pub fn header_mut(&mut self) -> &mut ResponseHeader {
         &mut self.resp

@@ -17,9 +17,11 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
 use pingora::proxy::FailToProxy;
 use pingora::{Error, ErrorSource, ErrorType, Result};
+use sluice_controller::policy::Auth;
 use sluice_controller::{Backend, Published, Publisher, Route};
 
 use crate::access_log::{self, AccessEntry};
+use crate::auth::{self, ExternalAuthClient, Original, Verdict};
 use crate::error_pages::{self, ErrorContext, ErrorPage};
 use crate::forwarding::{self, Downstream, X_REQUEST_ID};
 use crate::lifecycle::{InFlight, Lifecycle};
@@ -34,6 +36,7 @@ use crate::{cors, redirects};
 pub struct Router {
     publisher: Arc<Publisher>,
     limiter: Limiter,
+    auth: ExternalAuthClient,
     lifecycle: Arc<Lifecycle>,
     metrics: Metrics,
     https_port: u16,
@@ -50,6 +53,8 @@ pub struct RequestCtx {
     client: Option<IpAddr>,
     trusted_forwarded: bool,
     _connection_slot: Option<ConnectionSlot>,
+    auth_headers: Vec<(http::HeaderName, HeaderValue)>,
+    auth_cookies: Vec<HeaderValue>,
     live: Option<Arc<Published>>,
     route: Option<Arc<Route>>,
     target: Target,
@@ -88,7 +93,14 @@ impl Router {
         metrics: Metrics,
         https_port: u16,
     ) -> Self {
-        Router { publisher, limiter: Limiter::default(), lifecycle, metrics, https_port }
+        Router {
+            publisher,
+            limiter: Limiter::default(),
+            auth: ExternalAuthClient::default(),
+            lifecycle,
+            metrics,
+            https_port,
+        }
     }
 }
 
@@ -127,6 +139,8 @@ impl ProxyHttp for Router {
             client: None,
             trusted_forwarded: false,
             _connection_slot: None,
+            auth_headers: Vec::new(),
+            auth_cookies: Vec::new(),
             live: None,
             route: None,
             target: Target::Main,
@@ -233,6 +247,48 @@ impl ProxyHttp for Router {
             Local::new(403, "403 forbidden\n")?.send(session, hsts.as_ref()).await?;
             return Ok(true);
         }
+        if let Some(auth) = &policy.auth {
+            let verdict = match auth {
+                Auth::Basic { challenge, users } => auth::basic(req, users, challenge).await,
+                Auth::External(external) => {
+                    let facts = RequestFacts { req, client: ctx.client, host: request_host(session) };
+                    let original = Original {
+                        req,
+                        scheme,
+                        host: request_host(session),
+                        client: ctx.client,
+                        zone: (&route.namespace, &route.ingress),
+                        cache_key: external.cache_key.as_ref().map(|parts| traffic::hash_key(parts, &facts)),
+                    };
+                    self.auth.check(external, &original).await
+                }
+                Auth::Broken => Verdict::Deny { status: 503, headers: Vec::new(), cookies: Vec::new() },
+            };
+            match verdict {
+                Verdict::Allow { headers, cookies } => {
+                    (ctx.auth_headers, ctx.auth_cookies) = (headers, cookies)
+                }
+                Verdict::Deny { status, headers, cookies } => {
+                    let body = match status {
+                        401 => "401 authorization required\n",
+                        403 => "403 forbidden\n",
+                        302 => "",
+                        503 => "503 service unavailable: authentication is misconfigured\n",
+                        _ => "500 authentication failed\n",
+                    };
+                    let mut resp = Local::new(status, body)?;
+                    for (name, value) in headers {
+                        resp = resp.header(name, value)?;
+                    }
+                    for cookie in cookies {
+                        resp = resp.append(header::SET_COOKIE, cookie)?;
+                    }
+                    resp.send(session, hsts.as_ref()).await?;
+                    return Ok(true);
+                }
+            }
+        }
+        let req = session.req_header();
         if let (Some(limit), Some(len)) = (policy.body_size, declared_length(req)) {
             if len > limit {
                 let mut resp = Local::new(413, "413 request entity too large\n")?;
@@ -444,6 +500,9 @@ impl ProxyHttp for Router {
         if let Some(prefix) = &route.policy.forwarded_prefix {
             upstream.insert_header("x-forwarded-prefix", prefix.clone())?;
         }
+        for (name, value) in &ctx.auth_headers {
+            upstream.insert_header(name.clone(), value.clone())?;
+        }
         Ok(())
     }
 
@@ -499,6 +558,15 @@ impl ProxyHttp for Router {
                 };
                 let cookie = traffic::session_cookie(affinity, value, path, ctx.https);
                 response.append_header(header::SET_COOKIE, cookie)?;
+            }
+        }
+        let always = matches!(
+            ctx.route.as_ref().and_then(|r| r.policy.auth.as_ref()),
+            Some(Auth::External(e)) if e.always_set_cookie
+        );
+        if always || response.status.as_u16() < 400 {
+            for cookie in &ctx.auth_cookies {
+                response.append_header(header::SET_COOKIE, cookie.clone())?;
             }
         }
         if let Some(hsts) = ctx.hsts() {

@@ -166,8 +166,8 @@ pub fn session_cookie(affinity: &Affinity, value: &str, route_path: &str, https:
     cookie
 }
 
-/// The `upstream-hash-by` key of a request.
-fn hash_key(parts: &[HashPart], facts: &RequestFacts<'_>) -> String {
+/// The value of a key built from request variables (`upstream-hash-by`, `auth-cache-key`).
+pub fn hash_key(parts: &[HashPart], facts: &RequestFacts<'_>) -> String {
     let mut key = String::with_capacity(64);
     let uri = &facts.req.uri;
     for part in parts {

@@ -2,6 +2,7 @@
 //! addresses, manifests in a temporary folder.
 
 mod e2e {
+    mod auth;
     mod balancing;
     mod edge;
     mod hot_swap;

@@ -16,8 +16,8 @@ use super::rules::{path_match, validate_host};
 use super::tls::TlsHosts;
 use super::warning::{Invalid, Warning};
 use super::Translation;
-use crate::matching::PathMatch;
 use crate::htpasswd::Htpasswd;
+use crate::matching::PathMatch;
 use crate::policy::{Auth, Canary, RoutePolicy};
 use crate::rewrite::Rewrite;
 use crate::snapshot::{ObjectKind, ObjectRef, Snapshot};
@@ -172,7 +172,13 @@ impl<'a> TableBuilder<'a> {
 
     /// Basic auth from the Secret `secret` (`NAME`, or `NAMESPACE/NAME` of the Ingress's own
     /// namespace); anything unusable refuses the routes (fails closed).
-    fn basic_auth(&mut self, object: &ObjectRef, secret: &str, map: bool, challenge: &http::HeaderValue) -> Auth {
+    fn basic_auth(
+        &mut self,
+        object: &ObjectRef,
+        secret: &str,
+        map: bool,
+        challenge: &http::HeaderValue,
+    ) -> Auth {
         let (ns, name) = secret.split_once('/').unwrap_or((&object.namespace, secret));
         if ns != object.namespace {
             let reason = "auth-secret must be in the Ingress's namespace".to_owned();
@@ -180,7 +186,8 @@ impl<'a> TableBuilder<'a> {
             return Auth::Broken;
         }
         let Some(found) = self.snapshot.secrets.get(&(ns.to_owned(), name.to_owned())) else {
-            self.warn(object, Invalid::SecretNotFound { secret: name.to_owned() });
+            let reason = "not found; the routes answer 503".to_owned();
+            self.warn(object, Invalid::AuthSecret { secret: name.to_owned(), reason });
             return Auth::Broken;
         };
         let entries = secret_entries(found);
@@ -369,7 +376,11 @@ impl<'a> TableBuilder<'a> {
 
 /// The text entries of a Secret (`data` decoded, then `stringData`), non-UTF-8 values skipped.
 fn secret_entries(secret: &k8s_openapi::api::core::v1::Secret) -> Vec<(String, String)> {
-    let data = secret.data.iter().flatten().filter_map(|(k, v)| Some((k.clone(), String::from_utf8(v.0.clone()).ok()?)));
+    let data = secret
+        .data
+        .iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), String::from_utf8(v.0.clone()).ok()?)));
     let strings = secret.string_data.iter().flatten().map(|(k, v)| (k.clone(), v.clone()));
     data.chain(strings).collect()
 }

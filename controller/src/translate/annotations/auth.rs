@@ -42,7 +42,8 @@ pub(super) fn parse(r: &mut Reader<'_>) -> Option<AuthSpec> {
     }
     let Some(secret) = r.parse("auth-secret", |v| {
         let name = v.rsplit('/').next().unwrap_or(v);
-        let ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        let ok = !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
         ok.then(|| v.to_owned()).ok_or("not a Secret name")
     }) else {
         r.invalid("auth-type", kind, "basic auth needs auth-secret; the routes are refused (503)");
@@ -96,7 +97,9 @@ fn external(r: &mut Reader<'_>) -> Option<ExternalAuth> {
             v.split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(|h| HeaderName::try_from(h.to_ascii_lowercase()).map_err(|_| "not a list of header names"))
+                .map(|h| {
+                    HeaderName::try_from(h.to_ascii_lowercase()).map_err(|_| "not a list of header names")
+                })
                 .collect::<Result<Vec<_>, _>>()
         })
         .unwrap_or_default();
@@ -106,9 +109,9 @@ fn external(r: &mut Reader<'_>) -> Option<ExternalAuth> {
         Ok(_) => Err("not a key"),
         Err(e) => Err(e),
     });
-    let cache_for = r.parse("auth-cache-duration", cache_durations).unwrap_or_else(|| {
-        [200, 202, 401].into_iter().map(|c| (c, Duration::from_secs(300))).collect()
-    });
+    let cache_for = r
+        .parse("auth-cache-duration", cache_durations)
+        .unwrap_or_else(|| [200, 202, 401].into_iter().map(|c| (c, Duration::from_secs(300))).collect());
     let always_set_cookie = r.parse("auth-always-set-cookie", values::boolean).unwrap_or(false);
     Some(ExternalAuth {
         url,
@@ -171,7 +174,11 @@ fn cache_durations(v: &str) -> Result<Vec<(u16, Duration)>, &'static str> {
             "h" => Duration::from_secs(n * 3600),
             _ => return Err("durations end in s, m or h"),
         };
-        let codes = if pending.is_empty() { vec![200, 201, 204, 206, 301, 302, 303, 304, 307, 308] } else { std::mem::take(&mut pending) };
+        let codes = if pending.is_empty() {
+            vec![200, 201, 204, 206, 301, 302, 303, 304, 307, 308]
+        } else {
+            std::mem::take(&mut pending)
+        };
         out.extend(codes.into_iter().map(|c| (c, d)));
     }
     if !pending.is_empty() || out.is_empty() {

@@ -1,0 +1,243 @@
+//! Authentication end to end: basic auth from an htpasswd Secret (file and map), and external
+//! auth against a test auth service shaped like oauth2-proxy (allow, deny, sign-in redirect,
+//! response headers copied, cached answers, auth service down).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use super::support::{annotate, ingress, ingress_class, manifests, service, Backends, Client, Sluice};
+
+async fn get(
+    c: &Client,
+    host: &str,
+    path: &str,
+    authorization: Option<&str>,
+) -> (StatusCode, http::HeaderMap, Bytes) {
+    let mut req = Request::get(path).header("host", host);
+    if let Some(a) = authorization {
+        req = req.header("authorization", a);
+    }
+    c.send(req.body(Full::default()).expect("request")).await.expect("response")
+}
+
+fn h<'a>(headers: &'a http::HeaderMap, name: &str) -> &'a str {
+    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+fn opaque_secret(name: &str, data: &[(&str, &str)]) -> String {
+    let entries: String =
+        data.iter().map(|(k, v)| format!("  {}: {}\n", serde_json::json!(k), serde_json::json!(v))).collect();
+    format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: demo}}\ntype: Opaque\nstringData:\n{entries}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_auth_from_htpasswd_secrets() {
+    let b = Backends::start("private", &["127.0.0.131"]).await;
+    let bcrypt = bcrypt::hash("b0b-pass", 4).expect("bcrypt");
+    // "password", as `htpasswd -m` (apr1) writes it.
+    let file = format!("alice:$apr1$lZL6V/ci$eIMz/iKDkbtys/uU7LEK00\nbob:{bcrypt}\n");
+    let basic = |name: &str, host: &str, secret: &str, extra: &[(&str, &str)]| {
+        let mut a = vec![
+            ("nginx.ingress.kubernetes.io/auth-type", "basic"),
+            ("nginx.ingress.kubernetes.io/auth-secret", secret),
+            ("nginx.ingress.kubernetes.io/auth-realm", "Sluice test"),
+        ];
+        a.extend_from_slice(extra);
+        annotate(&ingress(name, host, &[("Prefix", "/", "web")]), &a)
+    };
+    let dir = manifests(&[
+        ("class.yaml", ingress_class()),
+        ("svc.yaml", service("web", b.port, &["127.0.0.131"], true)),
+        (
+            "secrets.yaml",
+            [
+                opaque_secret("htpasswd", &[("auth", &file)]),
+                opaque_secret("users", &[("carol", "{PLAIN}c4r0l")]),
+            ]
+            .join("---\n"),
+        ),
+        ("file.yaml", basic("file", "basic.test", "htpasswd", &[])),
+        (
+            "map.yaml",
+            basic(
+                "map",
+                "map.test",
+                "demo/users",
+                &[("nginx.ingress.kubernetes.io/auth-secret-type", "auth-map")],
+            ),
+        ),
+        ("missing.yaml", basic("missing", "missing.test", "nope", &[])),
+    ]);
+    let sluice = Sluice::start(dir).await;
+    let c = sluice.client();
+    let basic_header = |user: &str, pass: &str| {
+        use base64::Engine as _;
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
+    };
+
+    let (status, headers, _) = get(&c, "basic.test", "/", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(h(&headers, "www-authenticate"), "Basic realm=\"Sluice test\"");
+    assert_eq!(
+        get(&c, "basic.test", "/", Some(&basic_header("alice", "wrong"))).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get(&c, "basic.test", "/", Some(&basic_header("mallory", "password"))).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(get(&c, "basic.test", "/", Some("Basic !!!")).await.0, StatusCode::UNAUTHORIZED);
+    let (status, _, body) = get(&c, "basic.test", "/", Some(&basic_header("alice", "password"))).await;
+    assert_eq!(status, StatusCode::OK, "{body:?}");
+    assert_eq!(
+        get(&c, "basic.test", "/", Some(&basic_header("bob", "b0b-pass"))).await.0,
+        StatusCode::OK,
+        "bcrypt"
+    );
+    assert_eq!(
+        get(&c, "map.test", "/", Some(&basic_header("carol", "c4r0l"))).await.0,
+        StatusCode::OK,
+        "auth-map"
+    );
+    assert_eq!(
+        get(&c, "map.test", "/", Some(&basic_header("alice", "password"))).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _, _) = get(&c, "missing.test", "/", Some(&basic_header("alice", "password"))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "a missing Secret fails closed");
+    assert!(sluice.stderr().contains("auth secret \"nope\": not found"), "{}", sluice.stderr());
+}
+
+/// A test auth service: `Bearer good` is allowed (with identity headers and a cookie),
+/// `Bearer forbidden` gets 403, anything else 401. Counts calls and keeps the last request.
+struct AuthService {
+    port: u16,
+    calls: Arc<AtomicUsize>,
+    last: Arc<Mutex<Option<http::HeaderMap>>>,
+}
+
+async fn auth_service(ip: &str) -> AuthService {
+    let listener = TcpListener::bind((ip, 0)).await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let last = Arc::new(Mutex::new(None));
+    let (c, l) = (calls.clone(), last.clone());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (c, l) = (c.clone(), l.clone());
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    *l.lock().expect("lock") = Some(req.headers().clone());
+                    let auth = req
+                        .headers()
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned();
+                    async move {
+                        let mut resp = Response::new(Full::new(Bytes::from_static(b"auth")));
+                        match auth.as_str() {
+                            "Bearer good" => {
+                                let h = resp.headers_mut();
+                                h.insert("x-auth-request-user", "alice".parse().expect("v"));
+                                h.insert("x-auth-request-email", "alice@example.com".parse().expect("v"));
+                                h.insert("x-not-copied", "secret".parse().expect("v"));
+                                h.insert("set-cookie", "_oauth2_proxy=abc; Path=/".parse().expect("v"));
+                            }
+                            "Bearer forbidden" => *resp.status_mut() = StatusCode::FORBIDDEN,
+                            _ => {
+                                *resp.status_mut() = StatusCode::UNAUTHORIZED;
+                                resp.headers_mut()
+                                    .insert("www-authenticate", "Bearer realm=\"test\"".parse().expect("v"));
+                            }
+                        }
+                        Ok::<_, hyper::Error>(resp)
+                    }
+                });
+                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+            });
+        }
+    });
+    AuthService { port, calls, last }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_auth_like_oauth2_proxy() {
+    let b = Backends::start("app", &["127.0.0.132"]).await;
+    let auth = auth_service("127.0.0.133").await;
+    let url = format!("http://127.0.0.133:{}/oauth2/auth", auth.port);
+    let signin = annotate(
+        &ingress("signin", "app.test", &[("Prefix", "/", "web")]),
+        &[
+            ("nginx.ingress.kubernetes.io/auth-url", &url),
+            ("nginx.ingress.kubernetes.io/auth-signin", "https://$host/oauth2/start?rd=$escaped_request_uri"),
+            (
+                "nginx.ingress.kubernetes.io/auth-response-headers",
+                "X-Auth-Request-User, X-Auth-Request-Email",
+            ),
+        ],
+    );
+    let cached = annotate(
+        &ingress("cached", "api.test", &[("Prefix", "/", "web")]),
+        &[
+            ("nginx.ingress.kubernetes.io/auth-url", &url),
+            ("nginx.ingress.kubernetes.io/auth-cache-key", "$http_authorization"),
+            ("nginx.ingress.kubernetes.io/auth-cache-duration", "200 60s"),
+        ],
+    );
+    let down = annotate(
+        &ingress("down", "down.test", &[("Prefix", "/", "web")]),
+        &[("nginx.ingress.kubernetes.io/auth-url", "http://127.0.0.134:9/auth")],
+    );
+    let dir = manifests(&[
+        ("class.yaml", ingress_class()),
+        ("svc.yaml", service("web", b.port, &["127.0.0.132"], true)),
+        ("signin.yaml", signin),
+        ("cached.yaml", cached),
+        ("down.yaml", down),
+    ]);
+    let sluice = Sluice::start(dir).await;
+    let c = sluice.client();
+
+    let (status, headers, body) = get(&c, "app.test", "/page?a=1", Some("Bearer good")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h(&headers, "set-cookie"), "_oauth2_proxy=abc; Path=/", "the auth cookie reaches the client");
+    let e: sluice_proxy::echo::Echo = serde_json::from_slice(&body).expect("echo");
+    assert_eq!(e.headers.get("x-auth-request-user").map(String::as_str), Some("alice"));
+    assert_eq!(e.headers.get("x-auth-request-email").map(String::as_str), Some("alice@example.com"));
+    assert!(!e.headers.contains_key("x-not-copied"), "only auth-response-headers are copied");
+    let seen = auth.last.lock().expect("lock").clone().expect("the auth service was asked");
+    assert_eq!(h(&seen, "x-original-url"), "http://app.test/page?a=1");
+    assert_eq!(h(&seen, "x-original-method"), "GET");
+    assert_eq!(h(&seen, "authorization"), "Bearer good", "client headers are passed");
+    assert_eq!(h(&seen, "host"), format!("127.0.0.133:{}", auth.port));
+
+    let (status, headers, _) = get(&c, "app.test", "/page?a=1", None).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert_eq!(h(&headers, "location"), "https://app.test/oauth2/start?rd=%2Fpage%3Fa%3D1");
+    assert_eq!(get(&c, "app.test", "/", Some("Bearer forbidden")).await.0, StatusCode::FORBIDDEN);
+
+    let (status, headers, _) = get(&c, "api.test", "/", Some("Bearer nope")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "without auth-signin the 401 is passed on");
+    assert_eq!(h(&headers, "www-authenticate"), "Bearer realm=\"test\"");
+
+    let before = auth.calls.load(Ordering::SeqCst);
+    for _ in 0..5 {
+        assert_eq!(get(&c, "api.test", "/", Some("Bearer good")).await.0, StatusCode::OK);
+    }
+    assert_eq!(auth.calls.load(Ordering::SeqCst) - before, 1, "answers are cached per auth-cache-key");
+    assert_eq!(get(&c, "api.test", "/", Some("Bearer forbidden")).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(get(&c, "api.test", "/", Some("Bearer forbidden")).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(auth.calls.load(Ordering::SeqCst) - before, 3, "403 is not in auth-cache-duration");
+
+    assert_eq!(get(&c, "down.test", "/", Some("Bearer good")).await.0, StatusCode::INTERNAL_SERVER_ERROR);
+}
