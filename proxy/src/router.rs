@@ -122,6 +122,25 @@ fn is_https(session: &Session) -> bool {
     session.digest().is_some_and(|d| d.ssl_digest.is_some())
 }
 
+/// nginx's `large_client_header_buffers` check: 414 for a request line longer than one buffer,
+/// 400 for a longer header line or more header bytes than all buffers. (Pingora itself stops at
+/// 256 headers and 1 MiB.)
+fn oversized(req: &RequestHeader, settings: &sluice_controller::GlobalSettings) -> Option<u16> {
+    let uri_len = req.uri.path_and_query().map_or(0, |p| p.as_str().len());
+    if uri_len + req.method.as_str().len() + 10 > settings.header_line_max {
+        return Some(414);
+    }
+    let mut total = 0;
+    for (name, value) in req.headers.iter() {
+        let line = name.as_str().len() + value.len() + 4;
+        if line > settings.header_line_max {
+            return Some(400);
+        }
+        total += line;
+    }
+    (total > settings.header_total_max).then_some(400)
+}
+
 fn declared_length(req: &RequestHeader) -> Option<u64> {
     req.headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
@@ -184,6 +203,15 @@ impl ProxyHttp for Router {
         let hsts = ctx.hsts().cloned();
         let scheme = if ctx.https { "https" } else { "http" };
 
+        if let Some(status) = oversized(session.req_header(), &table.settings) {
+            let body = if status == 414 {
+                "414 request-uri too large\n"
+            } else {
+                "400 request header or cookie too large\n"
+            };
+            Local::new(status, body)?.send(session, hsts.as_ref()).await?;
+            return Ok(true);
+        }
         if let Some(to) = table.host_redirect(request_host(session)) {
             let location = redirects::www(session, scheme, to);
             let resp = Local::new(table.settings.redirect_code, "")?.header(header::LOCATION, location)?;

@@ -44,6 +44,11 @@ pub struct GlobalSettings {
     pub limit_req_status: u16,
     /// `limit-conn-status-code` (503): the status of requests refused by `limit-connections`.
     pub limit_conn_status: u16,
+    /// `large-client-header-buffers` (`4 8k`): the longest request line or header line, and the
+    /// most header bytes in all (number times size), as nginx bounds them.
+    pub header_line_max: usize,
+    /// See `header_line_max`.
+    pub header_total_max: usize,
 }
 
 impl Default for GlobalSettings {
@@ -60,6 +65,8 @@ impl Default for GlobalSettings {
             client: ClientSettings::default(),
             limit_req_status: 503,
             limit_conn_status: 503,
+            header_line_max: 8 * 1024,
+            header_total_max: 32 * 1024,
         }
     }
 }
@@ -212,6 +219,19 @@ fn read_edge(data: &BTreeMap<String, String>, settings: &mut GlobalSettings, inv
     }
     if let Some(code) = value(data, "limit-conn-status-code", invalid, status) {
         settings.limit_conn_status = code;
+    }
+    let buffers = |v: &str| {
+        let (n, size) = v.split_once(' ').ok_or("expected a count and a size, such as 4 8k")?;
+        let n: usize = n.trim().parse().map_err(|_| "expected a count and a size, such as 4 8k")?;
+        let size = values::size(size.trim())?.ok_or("the size must not be 0")?;
+        let size = usize::try_from(size).map_err(|_| "too large")?;
+        match (n, size) {
+            (1..=64, 1024..=1_048_576) => Ok((size, n * size)),
+            _ => Err("count from 1 to 64, size from 1k to 1m"),
+        }
+    };
+    if let Some((line, total)) = value(data, "large-client-header-buffers", invalid, buffers) {
+        (settings.header_line_max, settings.header_total_max) = (line, total);
     }
 }
 

@@ -157,3 +157,35 @@ async fn rate_and_connection_limits_per_client() {
     assert_eq!(in_flight.await.expect("task"), StatusCode::OK);
     assert_eq!(get(&second, "conns.test", "/", None).await.0, StatusCode::OK, "the slot was released");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_size_limits_follow_large_client_header_buffers() {
+    let b = Backends::start("headers", &["127.0.0.106"]).await;
+    let dir = manifests(&[
+        ("class.yaml", ingress_class()),
+        ("svc.yaml", service("web", b.port, &["127.0.0.106"], true)),
+        ("ing.yaml", ingress("h", "h.test", &[("Prefix", "/", "web")])),
+    ]);
+    let sluice = Sluice::start(dir).await;
+    let c = sluice.client();
+    let send = |path: String, headers: Vec<(String, String)>| {
+        let c = c.clone();
+        async move {
+            let mut req = Request::get(path).header("host", "h.test");
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            c.send(req.body(Full::default()).expect("request")).await.expect("response").0
+        }
+    };
+    let big = |n: usize| "x".repeat(n);
+    assert_eq!(send("/".into(), vec![("x-a".into(), big(7000))]).await, StatusCode::OK);
+    assert_eq!(
+        send("/".into(), vec![("x-a".into(), big(9000))]).await,
+        StatusCode::BAD_REQUEST,
+        "one line over 8k"
+    );
+    let many = (0..5).map(|i| (format!("x-{i}"), big(7000))).collect();
+    assert_eq!(send("/".into(), many).await, StatusCode::BAD_REQUEST, "over 4 x 8k in all");
+    assert_eq!(send(format!("/{}", big(9000)), vec![]).await, StatusCode::URI_TOO_LONG);
+}
