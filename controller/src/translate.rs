@@ -107,6 +107,15 @@ pub fn translate(snapshot: &Snapshot, options: &Options, now: SystemTime) -> Tra
     translation
 }
 
+/// The warnings the annotations of `ingress` produce on their own (invalid values, unsupported
+/// and refused annotations), with the default settings: what `sluice lint` reports.
+pub fn annotation_warnings(ingress: &Ingress) -> Vec<Warning> {
+    let object = ObjectRef::from_meta(ObjectKind::Ingress, &ingress.metadata);
+    let mut warnings = Vec::new();
+    annotations::parse(ingress, &object, &GlobalSettings::default(), &mut warnings);
+    warnings
+}
+
 /// The hosts whose paths are all regular expressions: as in ingress-nginx, one Ingress with
 /// `use-regex` (or a `rewrite-target`) makes every path of its hosts a regex, whichever Ingress
 /// defines them.

@@ -11,6 +11,7 @@ pub mod error_pages;
 pub mod forwarding;
 pub mod lifecycle;
 pub mod limits;
+pub mod lint;
 pub mod listener;
 pub mod metrics;
 pub mod proxy_protocol;

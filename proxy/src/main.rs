@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use sluice_proxy::settings::{Cli, Command};
-use sluice_proxy::{echo, server, telemetry};
+use sluice_proxy::{echo, lint, server, telemetry};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -12,6 +12,7 @@ fn main() -> anyhow::Result<()> {
     let _guard = telemetry::init(!cli.run.disable_access_log);
     match cli.command {
         Some(Command::Echo(args)) => echo::run(&args.listen, &args.name),
+        Some(Command::Lint(args)) => std::process::exit(lint::run(&args)?),
         None => server::run(cli.run),
     }
 }

@@ -26,6 +26,9 @@ pub enum Command {
     /// Run an echo backend (for local demos and tests): answers every request with a JSON
     /// description of it, and echoes WebSocket messages.
     Echo(EchoArgs),
+    /// Check Ingresses before migrating from ingress-nginx: prints how each annotation is
+    /// treated and exits 1 when something would behave differently.
+    Lint(crate::lint::LintArgs),
 }
 
 /// Settings of `sluice echo`.

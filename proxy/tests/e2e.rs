@@ -6,6 +6,7 @@ mod e2e {
     mod balancing;
     mod edge;
     mod hot_swap;
+    mod lint;
     mod manifests;
     mod proxy_protocol;
     mod rewrites;
