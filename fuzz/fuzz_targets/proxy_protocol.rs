@@ -18,8 +18,12 @@ fuzz_target!(|data: &[u8]| {
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
     let mut cursor = std::io::Cursor::new(data.to_vec());
-    let read = runtime.block_on(proxy_protocol::read_header(&mut cursor, std::time::Duration::from_millis(50)));
+    let read =
+        runtime.block_on(proxy_protocol::read_header(&mut cursor, std::time::Duration::from_millis(50)));
     if read.is_ok() {
-        assert!(cursor.position() as usize <= 16 + proxy_protocol::MAX_V2_LENGTH.max(proxy_protocol::MAX_V1_LENGTH));
+        assert!(
+            cursor.position() as usize
+                <= 16 + proxy_protocol::MAX_V2_LENGTH.max(proxy_protocol::MAX_V1_LENGTH)
+        );
     }
 });
