@@ -21,11 +21,8 @@ async fn get(
     path: &str,
     authorization: Option<&str>,
 ) -> (StatusCode, http::HeaderMap, Bytes) {
-    let mut req = Request::get(path).header("host", host);
-    if let Some(a) = authorization {
-        req = req.header("authorization", a);
-    }
-    c.send(req.body(Full::default()).expect("request")).await.expect("response")
+    let headers: Vec<(&str, &str)> = authorization.map(|a| ("authorization", a)).into_iter().collect();
+    c.get_with(host, path, &headers).await
 }
 
 fn h<'a>(headers: &'a http::HeaderMap, name: &str) -> &'a str {

@@ -6,8 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Request, StatusCode};
-use http_body_util::Full;
+use http::StatusCode;
 use rustls::pki_types::pem::PemObject;
 use tokio::net::TcpListener;
 
@@ -22,12 +21,8 @@ async fn endpoint_with_cookie(
     path: &str,
     cookie: Option<&str>,
 ) -> (String, Option<String>) {
-    let mut req = Request::get(path).header("host", host);
-    if let Some(cookie) = cookie {
-        req = req.header("cookie", cookie);
-    }
-    let (status, headers, body) =
-        c.send(req.body(Full::default()).expect("request")).await.expect("response");
+    let sent: Vec<(&str, &str)> = cookie.map(|c| ("cookie", c)).into_iter().collect();
+    let (status, headers, body) = c.get_with(host, path, &sent).await;
     assert_eq!(status, StatusCode::OK);
     let e: sluice_proxy::echo::Echo = serde_json::from_slice(&body).expect("echo");
     let set = headers

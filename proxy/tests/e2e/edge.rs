@@ -17,11 +17,8 @@ async fn get(
     path: &str,
     xff: Option<&str>,
 ) -> (StatusCode, Option<sluice_proxy::echo::Echo>) {
-    let mut req = Request::get(path).header("host", host);
-    if let Some(xff) = xff {
-        req = req.header("x-forwarded-for", xff);
-    }
-    let (status, _, body) = c.send(req.body(Full::default()).expect("request")).await.expect("response");
+    let headers: Vec<(&str, &str)> = xff.map(|x| ("x-forwarded-for", x)).into_iter().collect();
+    let (status, _, body) = c.get_with(host, path, &headers).await;
     (status, serde_json::from_slice(&body).ok())
 }
 

@@ -253,6 +253,15 @@ impl Client {
         self.send(req).await
     }
 
+    /// GET `path` with `Host: host` and `headers`; panics when no answer comes.
+    pub async fn get_with(&self, host: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut req = Request::get(path).header("host", host);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.send(req.body(Full::default()).expect("request")).await.expect("response")
+    }
+
     pub async fn get_url(&self, url: &str) -> Result<Reply, String> {
         let resp =
             self.inner.get(url.parse().map_err(|e| format!("{e}"))?).await.map_err(|e| format!("{e}"))?;

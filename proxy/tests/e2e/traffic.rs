@@ -14,11 +14,7 @@ use super::support::{
 };
 
 async fn backend_of(c: &Client, host: &str, headers: &[(&str, &str)]) -> String {
-    let mut req = Request::get("/").header("host", host);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let (status, _, body) = c.send(req.body(Full::default()).expect("request")).await.expect("response");
+    let (status, _, body) = c.get_with(host, "/", headers).await;
     assert_eq!(status, StatusCode::OK);
     let e: sluice_proxy::echo::Echo = serde_json::from_slice(&body).expect("echo");
     e.backend

@@ -1,6 +1,6 @@
 //! One cluster, phases in order (each needs the state the previous one left): routing from
 //! kubectl-applied objects, Ingress status, Events, EndpointSlice scale up/down, Ingress
-//! deletion, the emergency swap under load, an apiserver restart with a forced 410 under load,
+//! deletion, basic auth from an Opaque Secret, the emergency swap under load, an apiserver restart with a forced 410 under load,
 //! a class move, and two replicas with one status writer.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -166,6 +166,41 @@ async fn sluice_in_a_real_cluster() {
         .await
     );
     assert!(t.elapsed() < Duration::from_secs(1), "deletion took {:?}", t.elapsed());
+
+    // Phase 4b: basic auth from an Opaque Secret (the Secret watch is not limited to TLS ones),
+    // and an Ingress whose Secret is missing fails closed.
+    let secret =
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: basic-auth, namespace: demo}\ntype: Opaque\n\
+                  stringData: {auth: \"alice:{PLAIN}s3cret\"}\n";
+    cluster.apply(secret);
+    let annotated = |name: &str, host: &str, secret: &str| {
+        ingress("demo", name, "sluice", host, "green").replacen(
+            "namespace: demo}",
+            &format!(
+                "namespace: demo, annotations: {{nginx.ingress.kubernetes.io/auth-type: basic, \
+                 nginx.ingress.kubernetes.io/auth-secret: {secret}}}}}"
+            ),
+            1,
+        )
+    };
+    cluster.apply(&annotated("private", "private.test", "basic-auth"));
+    cluster.apply(&annotated("locked", "locked.test", "no-such-secret"));
+    let status = |host: &'static str, auth: Option<&'static str>| {
+        let c = c.clone();
+        async move {
+            let headers: Vec<(&str, &str)> = auth.map(|a| ("authorization", a)).into_iter().collect();
+            c.get_with(host, "/", &headers).await.0.as_u16()
+        }
+    };
+    // "alice:s3cret" in base64.
+    let alice = Some("Basic YWxpY2U6czNjcmV0");
+    let ready =
+        wait_until(Duration::from_secs(5), || async { status("private.test", alice).await == 200 }).await;
+    assert!(ready, "basic auth with the Opaque Secret lets alice in");
+    assert_eq!(status("private.test", None).await, 401);
+    let locked =
+        wait_until(Duration::from_secs(5), || async { status("locked.test", alice).await == 503 }).await;
+    assert!(locked, "a missing auth Secret fails closed: {}", status("locked.test", alice).await);
 
     // Phase 5: the emergency swap, `kubectl replace -f` under continuous load, 20 swaps.
     let load = Load::start(&c, "app.test", &["blue", "emergency"]);
