@@ -205,3 +205,44 @@ fn from_to_www_redirects_only_hosts_no_rule_defines() {
     assert_eq!(t.table.host_redirect("www.b.test"), None, "www.b.test has its own rules");
     assert_eq!(t.table.host_redirect("c.test"), None);
 }
+
+#[test]
+fn configmap_source_ranges_apply_to_every_route_and_annotations_replace_them() {
+    let mut world = World::new()
+        .with(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sluice", "namespace": "sys"},
+            "data": {"whitelist-source-range": "10.0.0.0/8", "block-cidrs": "10.6.6.0/24",
+                     "use-forwarded-headers": "true", "proxy-real-ip-cidr": "192.0.2.0/24, nonsense"}}))
+        .backend("a", &["127.0.0.2"]);
+    world.options.configmap = Some(("sys".into(), "sluice".into()));
+    let own = annotated(
+        "own",
+        json!({"rules": [rule(Some("own.test"), &[("Prefix", "/", "a")])]}),
+        json!({"nginx.ingress.kubernetes.io/whitelist-source-range": "2001:db8::/32",
+               "nginx.ingress.kubernetes.io/limit-rps": "10",
+               "nginx.ingress.kubernetes.io/limit-whitelist": "10.1.0.0/16"}),
+    );
+    let plain = ingress("plain", json!({"rules": [rule(Some("plain.test"), &[("Prefix", "/", "a")])]}));
+    let t = world.with(own).with(plain).translate();
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+
+    let p = &t.table.lookup("plain.test", "/").expect("route").policy;
+    assert!(p.source.permits(ip("10.1.2.3")));
+    assert!(!p.source.permits(ip("10.6.6.6")), "block-cidrs");
+    assert!(!p.source.permits(ip("192.0.2.1")));
+    assert!(p.limits.is_none());
+
+    let p = &t.table.lookup("own.test", "/").expect("route").policy;
+    assert!(
+        p.source.permits(ip("2001:db8::1")) && !p.source.permits(ip("10.1.2.3")),
+        "the annotation replaces"
+    );
+    let limits = p.limits.as_ref().expect("limits");
+    assert_eq!((limits.rps, limits.burst_multiplier, limits.status), (Some(10), 5, 503));
+
+    let client = &t.table.settings.client;
+    assert!(client.use_forwarded_headers);
+    assert!(client.trusts(ip("0.0.0.0")), "a bad proxy-real-ip-cidr keeps the default");
+    assert!(reasons(&t)
+        .iter()
+        .any(|r| matches!(r, Invalid::InvalidConfig { key, .. } if key == "proxy-real-ip-cidr")));
+}
