@@ -16,21 +16,26 @@ use http::header::{self, HeaderValue};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
 use pingora::proxy::FailToProxy;
-use pingora::{Error, ErrorSource, ErrorType, Result};
+use pingora::{Error, ErrorType, Result};
 use sluice_controller::policy::Auth;
 use sluice_controller::{Backend, Published, Publisher, Route};
 
 use crate::access_log::{self, AccessEntry};
-use crate::auth::{self, ExternalAuthClient, Original, Verdict};
-use crate::error_pages::{self, ErrorContext, ErrorPage};
+use crate::auth::ExternalAuthClient;
 use crate::forwarding::{self, Downstream, X_REQUEST_ID};
 use crate::lifecycle::{InFlight, Lifecycle};
-use crate::limits::{ConnectionSlot, Limiter, Refusal};
+use crate::limits::{ConnectionSlot, Limiter};
 use crate::metrics::{Metrics, RequestLabels};
 use crate::respond::Local;
 use crate::traffic::{self, RequestFacts, Target};
 use crate::upstream::{self, Attempts};
 use crate::{cors, redirects};
+
+mod checks;
+mod error_page;
+mod failures;
+
+use checks::{declared_length, oversized};
 
 /// Routes requests by the live table of a [`Publisher`].
 pub struct Router {
@@ -122,29 +127,6 @@ fn is_https(session: &Session) -> bool {
     session.digest().is_some_and(|d| d.ssl_digest.is_some())
 }
 
-/// nginx's `large_client_header_buffers` check: 414 for a request line longer than one buffer,
-/// 400 for a longer header line or more header bytes than all buffers. (Pingora itself stops at
-/// 256 headers and 1 MiB.)
-fn oversized(req: &RequestHeader, settings: &sluice_controller::GlobalSettings) -> Option<u16> {
-    let uri_len = req.uri.path_and_query().map_or(0, |p| p.as_str().len());
-    if uri_len + req.method.as_str().len() + 10 > settings.header_line_max {
-        return Some(414);
-    }
-    let mut total = 0;
-    for (name, value) in req.headers.iter() {
-        let line = name.as_str().len() + value.len() + 4;
-        if line > settings.header_line_max {
-            return Some(400);
-        }
-        total += line;
-    }
-    (total > settings.header_total_max).then_some(400)
-}
-
-fn declared_length(req: &RequestHeader) -> Option<u64> {
-    req.headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
-}
-
 #[async_trait]
 impl ProxyHttp for Router {
     type CTX = RequestCtx;
@@ -178,9 +160,10 @@ impl ProxyHttp for Router {
     }
 
     /// Runs first for every request: finds the route in the live table and answers what
-    /// Sluice answers itself, in ingress-nginx's order: www redirect, 404, CORS preflight,
-    /// app-root, fixed redirects, HTTPS redirect, 413, then 503 when no backend has a ready
-    /// endpoint. Returning `Ok(true)` means the response has been sent.
+    /// Sluice answers itself, in ingress-nginx's order: oversized headers (414/400), www
+    /// redirect, 404, CORS preflight, app-root, fixed redirects, HTTPS redirect, then the access
+    /// phase (limits, allow/deny, auth), 413, and 503 when no backend has a ready endpoint.
+    /// Returning `Ok(true)` means the response has been sent.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         ctx.https = is_https(session);
         ctx.request_id = match session.req_header().headers.get(X_REQUEST_ID).and_then(|v| v.to_str().ok()) {
@@ -258,63 +241,9 @@ impl ProxyHttp for Router {
             resp.header(header::LOCATION, location)?.send(session, hsts.as_ref()).await?;
             return Ok(true);
         }
-        if let (Some(limits), Some(client)) = (&policy.limits, ctx.client) {
-            match self.limiter.admit(&route.namespace, &route.ingress, limits, client) {
-                Ok(slot) => ctx._connection_slot = slot,
-                Err(refusal) => {
-                    let status = match refusal {
-                        Refusal::Rate => limits.status,
-                        Refusal::Connections => limits.connection_status,
-                    };
-                    Local::new(status, "too many requests\n")?.send(session, hsts.as_ref()).await?;
-                    return Ok(true);
-                }
-            }
-        }
-        if !policy.source.is_empty() && !ctx.client.is_some_and(|c| policy.source.permits(c)) {
-            Local::new(403, "403 forbidden\n")?.send(session, hsts.as_ref()).await?;
+        if let Some(refusal) = self.access_checks(session, ctx, &route, scheme).await? {
+            refusal.send(session, hsts.as_ref()).await?;
             return Ok(true);
-        }
-        if let Some(auth) = &policy.auth {
-            let verdict = match auth {
-                Auth::Basic { challenge, users } => auth::basic(req, users, challenge).await,
-                Auth::External(external) => {
-                    let facts = RequestFacts { req, client: ctx.client, host: request_host(session) };
-                    let original = Original {
-                        req,
-                        scheme,
-                        host: request_host(session),
-                        client: ctx.client,
-                        zone: (&route.namespace, &route.ingress),
-                        cache_key: external.cache_key.as_ref().map(|parts| traffic::hash_key(parts, &facts)),
-                    };
-                    self.auth.check(external, &original).await
-                }
-                Auth::Broken => Verdict::Deny { status: 503, headers: Vec::new(), cookies: Vec::new() },
-            };
-            match verdict {
-                Verdict::Allow { headers, cookies } => {
-                    (ctx.auth_headers, ctx.auth_cookies) = (headers, cookies)
-                }
-                Verdict::Deny { status, headers, cookies } => {
-                    let body = match status {
-                        401 => "401 authorization required\n",
-                        403 => "403 forbidden\n",
-                        302 => "",
-                        503 => "503 service unavailable: authentication is misconfigured\n",
-                        _ => "500 authentication failed\n",
-                    };
-                    let mut resp = Local::new(status, body)?;
-                    for (name, value) in headers {
-                        resp = resp.header(name, value)?;
-                    }
-                    for cookie in cookies {
-                        resp = resp.append(header::SET_COOKIE, cookie)?;
-                    }
-                    resp.send(session, hsts.as_ref()).await?;
-                    return Ok(true);
-                }
-            }
         }
         let req = session.req_header();
         if let (Some(limit), Some(len)) = (policy.body_size, declared_length(req)) {
@@ -397,37 +326,18 @@ impl ProxyHttp for Router {
         Ok(Box::new(upstream::peer(endpoint, &route.policy.upstream, facts.host, idle)))
     }
 
-    /// A failed connect is retried as `proxy-next-upstream` allows, on another endpoint when
-    /// there is one; when no attempt is left, the fallback Service gets one more.
+    /// A failed connect: see [`Router::connect_failed`].
     fn fail_to_connect(
         &self,
-        _session: &mut Session,
-        _peer: &HttpPeer,
+        session: &mut Session,
+        peer: &HttpPeer,
         ctx: &mut RequestCtx,
-        mut e: Box<Error>,
+        e: Box<Error>,
     ) -> Box<Error> {
-        ctx.failed = ctx.endpoint;
-        let Some(route) = ctx.route.clone() else {
-            return e;
-        };
-        let next = &route.policy.upstream.next_upstream;
-        if upstream::connect_retryable(&e, next) && ctx.attempts.another_allowed(next) {
-            e.set_retry(true);
-        } else if let Some(fallback) = route.policy.fallback.as_ref().filter(|b| !b.endpoints.is_empty()) {
-            if ctx.target != Target::Fallback {
-                ctx.target = Target::Fallback;
-                ctx.service = Arc::from(fallback.key.service.as_str());
-                ctx.backend = Some(fallback.clone());
-                ctx.failed = None;
-                e.set_retry(true);
-            }
-        }
-        e
+        self.connect_failed(session, peer, ctx, e)
     }
 
-    /// After the connection was made: retries what `proxy-next-upstream` names (a timeout or an
-    /// error before the response header, or a listed status), never after the response began,
-    /// and keeps Pingora's rule of retrying idempotent requests on a stale pooled connection.
+    /// A failure once connected: see [`Router::proxy_failed`].
     fn error_while_proxy(
         &self,
         peer: &HttpPeer,
@@ -436,56 +346,12 @@ impl ProxyHttp for Router {
         ctx: &mut RequestCtx,
         client_reused: bool,
     ) -> Box<Error> {
-        let mut e = e.more_context(format!("Peer: {peer}"));
-        let truncated = session.as_ref().retry_buffer_truncated();
-        let method = session.req_header().method.clone();
-        let started = session.response_written().is_some();
-        let policy_retry = ctx.route.as_ref().is_some_and(|route| {
-            let next = &route.policy.upstream.next_upstream;
-            let wanted =
-                std::mem::take(&mut ctx.retry_status) || upstream::proxy_retryable(&e, next, &method);
-            wanted && ctx.attempts.another_allowed(next)
-        });
-        if started || truncated {
-            e.set_retry(false);
-        } else if policy_retry {
-            ctx.failed = ctx.endpoint;
-            e.set_retry(true);
-        } else if !method.is_idempotent() {
-            e.set_retry(false);
-        } else {
-            e.retry.decide_reuse(client_reused);
-        }
-        e
+        self.proxy_failed(peer, session, e, ctx, client_reused)
     }
 
-    /// Answers a request that failed: upstream timeouts are 504 and other upstream failures 502,
-    /// as nginx answers them; an explicit status (413, 503) is sent as is. A status listed in
-    /// `custom-http-errors` gets the error backend's page, as nginx's `error_page` does.
+    /// The answer to a request that failed: see [`Router::answer_failure`].
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
-        let code = match e.etype() {
-            ErrorType::HTTPStatus(code) => *code,
-            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => 504,
-            etype => match e.esource() {
-                ErrorSource::Upstream => 502,
-                ErrorSource::Downstream => match etype {
-                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
-                    _ => 400,
-                },
-                ErrorSource::Internal | ErrorSource::Unset => 500,
-            },
-        };
-        if code > 0 && session.response_written().is_none() {
-            let sent = match self.send_error_page(session, code, ctx, true).await {
-                Ok(true) => Ok(()),
-                Ok(false) => session.respond_error(code).await,
-                Err(e) => Err(e),
-            };
-            if let Err(error) = sent {
-                tracing::debug!(%error, "Could not send the error response");
-            }
-        }
-        FailToProxy { error_code: code, can_reuse_downstream: false }
+        self.answer_failure(session, e, ctx).await
     }
 
     /// Sets the forwarding headers and applies `rewrite-target`, `upstream-vhost` and
@@ -659,70 +525,5 @@ impl ProxyHttp for Router {
                 error: e.map(|e| e.to_string()),
             });
         }
-    }
-}
-
-impl Router {
-    /// Sends the `custom-http-errors` page for a status Sluice produced itself (503 without
-    /// endpoints, 502, 504). `Ok(false)` when no page applies. `closing`: the connection is
-    /// closed afterwards (after a proxy failure), which HTTP/1 clients are told.
-    async fn send_error_page(
-        &self,
-        session: &mut Session,
-        status: u16,
-        ctx: &RequestCtx,
-        closing: bool,
-    ) -> Result<bool> {
-        let Some(page) = self.error_page(session, status, ctx).await else {
-            return Ok(false);
-        };
-        let mut resp = ResponseHeader::build(page.status, Some(4))?;
-        if let Some(ct) = page.content_type {
-            resp.insert_header(header::CONTENT_TYPE, ct)?;
-        }
-        resp.insert_header(header::CONTENT_LENGTH, page.body.len())?;
-        if let Some(hsts) = ctx.hsts() {
-            resp.insert_header(header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
-        }
-        if closing && !session.is_http2() {
-            resp.insert_header(header::CONNECTION, "close")?;
-        }
-        let head_only = session.req_header().method == http::Method::HEAD;
-        session.write_response_header(Box::new(resp), head_only).await?;
-        if !head_only {
-            session.write_response_body(Some(page.body), true).await?;
-        }
-        Ok(true)
-    }
-
-    /// The `custom-http-errors` page for `status`, when the route lists it and an error backend
-    /// (the `default-backend` annotation, else the catch-all default backend) answers.
-    async fn error_page(&self, session: &Session, status: u16, ctx: &RequestCtx) -> Option<ErrorPage> {
-        let route = ctx.route.as_ref()?;
-        if route.policy.custom_errors.binary_search(&status).is_err() || ctx.target == Target::DefaultBackend
-        {
-            return None;
-        }
-        let live = ctx.live.as_ref()?;
-        let error_backend = route
-            .policy
-            .error_backend
-            .clone()
-            .or_else(|| live.table.default_route().map(|r| r.backend.clone()))?;
-        let endpoint = error_backend.select(None)?;
-        let req = session.req_header();
-        let port = ctx.backend.as_ref().map_or("", |b| b.key.port.as_str());
-        let context = ErrorContext {
-            code: status,
-            format: req.headers.get(header::ACCEPT),
-            original_uri: req.uri.path_and_query().map_or("/", |p| p.as_str()),
-            namespace: &route.namespace,
-            ingress: &route.ingress,
-            service: &ctx.service,
-            service_port: port,
-            request_id: &ctx.request_id,
-            host: request_host(session),
-        };
-        error_pages::fetch(endpoint, &context).await
     }
 }

@@ -1,0 +1,110 @@
+//! The access phase of a request, in nginx's order: the rate and connection limits
+//! (`limit_req`, `limit_conn`), then the source ranges (`allow`/`deny`), then authentication;
+//! and the request-size checks (`large_client_header_buffers`, `client_max_body_size`).
+
+use http::header;
+use pingora::http::RequestHeader;
+use pingora::prelude::Session;
+use pingora::Result;
+use sluice_controller::policy::Auth;
+use sluice_controller::Route;
+
+use super::{request_host, RequestCtx, Router};
+use crate::auth::{self, Original, Verdict};
+use crate::limits::Refusal;
+use crate::respond::Local;
+use crate::traffic::{self, RequestFacts};
+
+impl Router {
+    /// The limits, source ranges and authentication of `route` for this request: `Some` is the
+    /// refusal to send. On success the connection slot and the auth headers go into `ctx`.
+    pub(super) async fn access_checks(
+        &self,
+        session: &Session,
+        ctx: &mut RequestCtx,
+        route: &Route,
+        scheme: &'static str,
+    ) -> Result<Option<Local>> {
+        let policy = &route.policy;
+        let req = session.req_header();
+        if let (Some(limits), Some(client)) = (&policy.limits, ctx.client) {
+            match self.limiter.admit(&route.namespace, &route.ingress, limits, client) {
+                Ok(slot) => ctx._connection_slot = slot,
+                Err(refusal) => {
+                    let status = match refusal {
+                        Refusal::Rate => limits.status,
+                        Refusal::Connections => limits.connection_status,
+                    };
+                    return Ok(Some(Local::new(status, "too many requests\n")?));
+                }
+            }
+        }
+        if !policy.source.is_empty() && !ctx.client.is_some_and(|c| policy.source.permits(c)) {
+            return Ok(Some(Local::new(403, "403 forbidden\n")?));
+        }
+        if let Some(auth) = &policy.auth {
+            let verdict = match auth {
+                Auth::Basic { challenge, users } => auth::basic(req, users, challenge).await,
+                Auth::External(external) => {
+                    let facts = RequestFacts { req, client: ctx.client, host: request_host(session) };
+                    let original = Original {
+                        req,
+                        scheme,
+                        host: request_host(session),
+                        client: ctx.client,
+                        zone: (&route.namespace, &route.ingress),
+                        cache_key: external.cache_key.as_ref().map(|parts| traffic::hash_key(parts, &facts)),
+                    };
+                    self.auth.check(external, &original).await
+                }
+                Auth::Broken => Verdict::Deny { status: 503, headers: Vec::new(), cookies: Vec::new() },
+            };
+            match verdict {
+                Verdict::Allow { headers, cookies } => {
+                    (ctx.auth_headers, ctx.auth_cookies) = (headers, cookies)
+                }
+                Verdict::Deny { status, headers, cookies } => {
+                    let body = match status {
+                        401 => "401 authorization required\n",
+                        403 => "403 forbidden\n",
+                        302 => "",
+                        503 => "503 service unavailable: authentication is misconfigured\n",
+                        _ => "500 authentication failed\n",
+                    };
+                    let mut resp = Local::new(status, body)?;
+                    for (name, value) in headers {
+                        resp = resp.header(name, value)?;
+                    }
+                    for cookie in cookies {
+                        resp = resp.append(header::SET_COOKIE, cookie)?;
+                    }
+                    return Ok(Some(resp));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// nginx's `large_client_header_buffers` check: 414 for a request line longer than one buffer,
+/// 400 for a longer header line or more header bytes than all buffers. (Pingora itself stops at
+/// 256 headers and 1 MiB.)
+pub(super) fn oversized(req: &RequestHeader, settings: &sluice_controller::GlobalSettings) -> Option<u16> {
+    let uri_len = req.uri.path_and_query().map_or(0, |p| p.as_str().len());
+    if uri_len + req.method.as_str().len() + 10 > settings.header_line_max {
+        return Some(414);
+    }
+    let mut total = 0;
+    for (name, value) in req.headers.iter() {
+        let line = name.as_str().len() + value.len() + 4;
+        if line > settings.header_line_max {
+            return Some(400);
+        }
+        total += line;
+    }
+    (total > settings.header_total_max).then_some(400)
+}
+
+pub(super) fn declared_length(req: &RequestHeader) -> Option<u64> {
+    req.headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}

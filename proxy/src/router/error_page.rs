@@ -1,0 +1,81 @@
+//! `custom-http-errors`: fetching the error backend's page for an upstream status or for one
+//! Sluice produced itself, and sending it.
+
+use http::header;
+use pingora::http::ResponseHeader;
+use pingora::prelude::Session;
+use pingora::Result;
+
+use super::{request_host, RequestCtx, Router};
+use crate::error_pages::{self, ErrorContext, ErrorPage};
+use crate::traffic::Target;
+
+impl Router {
+    /// Sends the `custom-http-errors` page for a status Sluice produced itself (503 without
+    /// endpoints, 502, 504). `Ok(false)` when no page applies. `closing`: the connection is
+    /// closed afterwards (after a proxy failure), which HTTP/1 clients are told.
+    pub(super) async fn send_error_page(
+        &self,
+        session: &mut Session,
+        status: u16,
+        ctx: &RequestCtx,
+        closing: bool,
+    ) -> Result<bool> {
+        let Some(page) = self.error_page(session, status, ctx).await else {
+            return Ok(false);
+        };
+        let mut resp = ResponseHeader::build(page.status, Some(4))?;
+        if let Some(ct) = page.content_type {
+            resp.insert_header(header::CONTENT_TYPE, ct)?;
+        }
+        resp.insert_header(header::CONTENT_LENGTH, page.body.len())?;
+        if let Some(hsts) = ctx.hsts() {
+            resp.insert_header(header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
+        }
+        if closing && !session.is_http2() {
+            resp.insert_header(header::CONNECTION, "close")?;
+        }
+        let head_only = session.req_header().method == http::Method::HEAD;
+        session.write_response_header(Box::new(resp), head_only).await?;
+        if !head_only {
+            session.write_response_body(Some(page.body), true).await?;
+        }
+        Ok(true)
+    }
+
+    /// The `custom-http-errors` page for `status`, when the route lists it and an error backend
+    /// (the `default-backend` annotation, else the catch-all default backend) answers.
+    pub(super) async fn error_page(
+        &self,
+        session: &Session,
+        status: u16,
+        ctx: &RequestCtx,
+    ) -> Option<ErrorPage> {
+        let route = ctx.route.as_ref()?;
+        if route.policy.custom_errors.binary_search(&status).is_err() || ctx.target == Target::DefaultBackend
+        {
+            return None;
+        }
+        let live = ctx.live.as_ref()?;
+        let error_backend = route
+            .policy
+            .error_backend
+            .clone()
+            .or_else(|| live.table.default_route().map(|r| r.backend.clone()))?;
+        let endpoint = error_backend.select(None)?;
+        let req = session.req_header();
+        let port = ctx.backend.as_ref().map_or("", |b| b.key.port.as_str());
+        let context = ErrorContext {
+            code: status,
+            format: req.headers.get(header::ACCEPT),
+            original_uri: req.uri.path_and_query().map_or("/", |p| p.as_str()),
+            namespace: &route.namespace,
+            ingress: &route.ingress,
+            service: &ctx.service,
+            service_port: port,
+            request_id: &ctx.request_id,
+            host: request_host(session),
+        };
+        error_pages::fetch(endpoint, &context).await
+    }
+}
