@@ -248,12 +248,10 @@ impl ProxyHttp for Router {
         let req = session.req_header();
         if let (Some(limit), Some(len)) = (policy.body_size, declared_length(req)) {
             if len > limit {
-                let mut resp = Local::new(413, "413 request entity too large\n")?;
-                if !session.is_http2() {
-                    // The unread body makes the HTTP/1 connection unusable.
-                    resp = resp.header(header::CONNECTION, "close")?;
-                }
-                resp.send(session, hsts.as_ref()).await?;
+                // The unread body makes an HTTP/1 connection unusable: close it (Pingora then
+                // sends `Connection: close`).
+                session.set_keepalive(None);
+                Local::new(413, "413 request entity too large\n")?.send(session, hsts.as_ref()).await?;
                 return Ok(true);
             }
         }

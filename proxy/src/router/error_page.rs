@@ -32,8 +32,10 @@ impl Router {
         if let Some(hsts) = ctx.hsts() {
             resp.insert_header(header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
         }
-        if closing && !session.is_http2() {
-            resp.insert_header(header::CONNECTION, "close")?;
+        if closing {
+            // Pingora writes the Connection header from its own keep-alive state: turning it off
+            // is what tells an HTTP/1 client not to reuse the connection.
+            session.set_keepalive(None);
         }
         let head_only = session.req_header().method == http::Method::HEAD;
         session.write_response_header(Box::new(resp), head_only).await?;
