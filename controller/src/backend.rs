@@ -37,6 +37,8 @@ pub struct Backend {
     cursor: AtomicUsize,
     /// Per endpoint: the EWMA of response times in microseconds (0: no sample yet).
     ewma: Vec<AtomicU64>,
+    /// Per endpoint: its stable hash, for rendezvous hashing and session pins.
+    hashes: Vec<u64>,
 }
 
 impl PartialEq for Backend {
@@ -51,6 +53,13 @@ pub fn stable_hash(data: &[u8]) -> u64 {
     ahash::RandomState::with_seeds(0x51, 0x7c, 0xe1, 0xc3).hash_one(data)
 }
 
+/// SplitMix64's finaliser: spreads a combined key and endpoint hash over all 64 bits.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// Weight of a new sample in the EWMA (ingress-nginx decays by time; a fixed weight is close).
 const EWMA_WEIGHT: u64 = 8;
 
@@ -60,7 +69,8 @@ impl Backend {
         endpoints.sort_unstable();
         endpoints.dedup();
         let ewma = endpoints.iter().map(|_| AtomicU64::new(0)).collect();
-        Backend { key, endpoints, cursor: AtomicUsize::new(0), ewma }
+        let hashes = endpoints.iter().map(|ep| stable_hash(ep.to_string().as_bytes())).collect();
+        Backend { key, endpoints, cursor: AtomicUsize::new(0), ewma, hashes }
     }
 
     /// The next endpoint in round-robin order, skipping `avoid` (an endpoint that just failed)
@@ -86,14 +96,14 @@ impl Backend {
     /// Consistent hashing (rendezvous): the endpoint with the highest hash of (`key`, endpoint).
     /// Adding or removing an endpoint moves only the keys that it wins or held.
     pub fn select_by_key(&self, key: &[u8], avoid: Option<Endpoint>) -> Option<Endpoint> {
-        let score = |ep: &Endpoint| {
-            let mut buf = Vec::with_capacity(key.len() + 32);
-            buf.extend_from_slice(key);
-            buf.extend_from_slice(ep.to_string().as_bytes());
-            stable_hash(&buf)
-        };
-        let candidates = self.endpoints.iter().filter(|e| Some(**e) != avoid || self.endpoints.len() == 1);
-        candidates.max_by_key(|ep| score(ep)).copied()
+        let key = stable_hash(key);
+        let only_one = self.endpoints.len() == 1;
+        self.endpoints
+            .iter()
+            .zip(&self.hashes)
+            .filter(|(ep, _)| only_one || Some(**ep) != avoid)
+            .max_by_key(|(_, h)| mix(key ^ **h))
+            .map(|(ep, _)| *ep)
     }
 
     /// EWMA with two random choices: of two endpoints picked with `roll`, the one with the lower
@@ -127,7 +137,8 @@ impl Backend {
 
     /// The endpoint whose [`Backend::pin`] value is `pin`, if it is still ready.
     pub fn pinned(&self, pin: &str) -> Option<Endpoint> {
-        self.endpoints.iter().find(|ep| Self::pin(ep) == pin).copied()
+        let wanted = u64::from_str_radix(pin, 16).ok()?;
+        self.hashes.iter().position(|h| *h == wanted).map(|i| self.endpoints[i])
     }
 
     /// The opaque session-cookie value that names `endpoint` (`affinity-mode: persistent`).
