@@ -42,7 +42,7 @@ pub struct Route {
 }
 
 /// The routes of one host (or of the catch-all).
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostRoutes {
     exact: FastMap<String, Arc<Route>>,
     ordered: Vec<Arc<Route>>,
@@ -125,6 +125,21 @@ impl RoutingTable {
     /// Whether some rule defines `host` (exactly, not through a wildcard).
     pub fn has_host(&self, host: &str) -> bool {
         self.hosts.contains_key(host)
+    }
+
+    /// Serves `alias` with the routes of `host` (`server-alias`), unless `alias` has rules of
+    /// its own. Returns whether the alias was added.
+    pub fn add_alias(&mut self, alias: &str, host: &str) -> bool {
+        if self.hosts.contains_key(alias) {
+            return false;
+        }
+        match self.hosts.get(host).cloned() {
+            Some(routes) => {
+                self.hosts.insert(alias.to_owned(), routes);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Redirects requests for `alias` to `host` (`from-to-www-redirect`).

@@ -10,7 +10,7 @@ pub mod compat;
 pub(crate) mod config;
 mod endpoints;
 mod ingress;
-mod rules;
+pub(crate) mod rules;
 mod tls;
 mod values;
 mod warning;

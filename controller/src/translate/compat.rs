@@ -126,7 +126,10 @@ pub const ANNOTATIONS: &[(&str, Support)] = &[
     ("proxy-ssl-verify-depth", Support::Unsupported("rustls verifies the whole chain")),
     ("rewrite-target", Support::Partial(PCRE)),
     ("satisfy", Support::Unsupported("all checks must pass (nginx's satisfy all)")),
-    ("server-alias", Support::Unsupported("not implemented yet")),
+    (
+        "server-alias",
+        Support::Partial("hosts only (no regex); an alias's certificate comes from spec.tls like any host"),
+    ),
     ("server-snippet", SNIPPET),
     (
         "service-upstream",

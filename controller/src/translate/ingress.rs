@@ -44,6 +44,8 @@ pub struct TableBuilder<'a> {
     pending: Vec<(Option<String>, Route)>,
     /// `from-to-www-redirect`: (alias, host) pairs, installed for aliases no rule defines.
     www: Vec<(String, String)>,
+    /// `server-alias`: (alias, host, Ingress) triples, installed for aliases no rule defines.
+    aliases: Vec<(String, String, ObjectRef)>,
     warnings: Vec<Warning>,
     /// The default backend of the oldest Ingress that has no rules (the ingress-nginx catch-all).
     ruleless_default: Option<Arc<Route>>,
@@ -81,6 +83,7 @@ impl<'a> TableBuilder<'a> {
             claimed: FastMap::default(),
             pending: Vec::new(),
             www: Vec::new(),
+            aliases: Vec::new(),
             warnings,
             ruleless_default: None,
             any_default: None,
@@ -129,6 +132,11 @@ impl<'a> TableBuilder<'a> {
                     }
                 },
             };
+            if let Some(h) = host.as_deref().filter(|h| !h.starts_with("*.")) {
+                for alias in &annotations.aliases {
+                    self.aliases.push((alias.clone(), h.to_owned(), origin.object.clone()));
+                }
+            }
             if let (true, Some(h)) = (annotations.from_to_www, host.as_deref()) {
                 if !h.starts_with("*.") {
                     let alias = h.strip_prefix("www.").map_or_else(|| format!("www.{h}"), str::to_owned);
@@ -360,6 +368,12 @@ impl<'a> TableBuilder<'a> {
     pub fn finish(mut self) -> Translation {
         for (host, route) in self.pending {
             self.table.host_mut(host.as_deref()).add(Arc::new(route));
+        }
+        for (alias, host, object) in std::mem::take(&mut self.aliases) {
+            if !self.table.add_alias(&alias, &host) {
+                let reason = Invalid::AliasConflict { alias };
+                self.warnings.push(Warning { object, reason });
+            }
         }
         for (alias, host) in self.www {
             if !self.table.has_host(&alias) {

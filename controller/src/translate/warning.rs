@@ -104,6 +104,12 @@ pub enum Invalid {
         /// What is wrong.
         reason: String,
     },
+    /// A `server-alias` names a host that rules define (or an alias already taken); ignored.
+    #[error("server-alias {alias:?} is a host with rules of its own; ignored")]
+    AliasConflict {
+        /// The alias.
+        alias: String,
+    },
     /// A canary Ingress rule with no main Ingress rule for the same host and path; ignored.
     #[error("canary for host {host:?} path {path:?} has no main Ingress with that host and path; ignored")]
     CanaryWithoutMain {
@@ -181,6 +187,7 @@ impl Invalid {
             Invalid::InvalidAnnotation { .. } => "InvalidAnnotation",
             Invalid::InvalidRegex { .. } => "InvalidRegex",
             Invalid::AuthSecret { .. } => "InvalidAuthSecret",
+            Invalid::AliasConflict { .. } => "AliasConflict",
             Invalid::CanaryWithoutMain { .. } | Invalid::CanaryDuplicate { .. } => "CanaryIgnored",
             Invalid::UnsupportedAnnotations { .. } => "UnsupportedAnnotations",
             Invalid::SnippetRefused { .. } => "SnippetRefused",

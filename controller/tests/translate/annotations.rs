@@ -246,3 +246,27 @@ fn configmap_source_ranges_apply_to_every_route_and_annotations_replace_them() {
         .iter()
         .any(|r| matches!(r, Invalid::InvalidConfig { key, .. } if key == "proxy-real-ip-cidr")));
 }
+
+#[test]
+fn server_aliases_serve_the_same_routes_unless_the_alias_has_rules() {
+    let aliased = annotated(
+        "aliased",
+        json!({"rules": [rule(Some("a.test"), &[("Prefix", "/app", "a")])]}),
+        json!({"nginx.ingress.kubernetes.io/server-alias": "alias.test, taken.test"}),
+    );
+    let taken = ingress("taken", json!({"rules": [rule(Some("taken.test"), &[("Prefix", "/", "b")])]}));
+    let t = World::new()
+        .backend("a", &["127.0.0.2"])
+        .backend("b", &["127.0.0.3"])
+        .with(aliased)
+        .with(taken)
+        .translate();
+    assert_eq!(served_by(&t, "alias.test", "/app/x").as_deref(), Some("a"));
+    assert_eq!(served_by(&t, "alias.test", "/other"), None);
+    assert_eq!(served_by(&t, "taken.test", "/app").as_deref(), Some("b"));
+    let r = reasons(&t);
+    assert!(
+        r.iter().any(|r| matches!(r, Invalid::AliasConflict { alias } if alias == "taken.test")),
+        "{r:?}"
+    );
+}

@@ -44,6 +44,8 @@ pub struct IngressAnnotations {
     pub rewrite_target: Option<String>,
     /// `from-to-www-redirect`: redirect `www.HOST` to `HOST` or the reverse.
     pub from_to_www: bool,
+    /// `server-alias`: more host names served with the routes of this Ingress's hosts.
+    pub aliases: Vec<String>,
     /// `canary: "true"` and its settings: this Ingress adds canaries to other Ingresses' rules.
     pub canary: Option<CanarySpec>,
     /// `default-backend`: a Service in the Ingress's namespace (its first port).

@@ -13,6 +13,19 @@ pub(super) fn parse(r: &mut Reader<'_>, out: &mut IngressAnnotations) {
     out.rewrite_target = r.parse("rewrite-target", |v| uri_path(v).map(str::to_owned));
     out.policy.app_root = r.parse("app-root", |v| uri_path(v).map(str::to_owned));
     out.from_to_www = r.parse("from-to-www-redirect", values::boolean).unwrap_or(false);
+    out.aliases = r
+        .parse("server-alias", |v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|h| {
+                    crate::translate::rules::validate_host(h)
+                        .filter(|h| !h.starts_with("*."))
+                        .ok_or("not a list of host names")
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap_or_default();
     out.policy.forwarded_prefix = r.header("x-forwarded-prefix");
     out.policy.upstream_vhost = r.parse("upstream-vhost", |v| {
         let ok = !v.is_empty()
