@@ -5,6 +5,7 @@
 //! and the rest of the table is built as usual.
 
 mod annotations;
+mod basic_auth;
 mod class;
 pub mod compat;
 pub(crate) mod config;

@@ -10,13 +10,13 @@ use k8s_openapi::api::networking::v1::{
 };
 
 use super::annotations::{AuthSpec, IngressAnnotations};
+use super::basic_auth::basic_auth;
 use super::config::GlobalSettings;
 use super::endpoints::Endpoints;
 use super::rules::{path_match, validate_host};
 use super::tls::TlsHosts;
 use super::warning::{Invalid, Warning};
 use super::Translation;
-use crate::htpasswd::Htpasswd;
 use crate::matching::PathMatch;
 use crate::policy::{Auth, Canary, RoutePolicy};
 use crate::rewrite::Rewrite;
@@ -166,7 +166,9 @@ impl<'a> TableBuilder<'a> {
         policy.auth = annotations.auth.as_ref().map(|spec| match spec {
             AuthSpec::Broken => Auth::Broken,
             AuthSpec::External(e) => Auth::External(Arc::new((**e).clone())),
-            AuthSpec::Basic { secret, map, challenge } => self.basic_auth(object, secret, *map, challenge),
+            AuthSpec::Basic { secret, map, challenge } => {
+                basic_auth(self.snapshot, object, secret, *map, challenge, &mut self.warnings)
+            }
         });
         if let Some((name, port)) = &annotations.fallback {
             let port = match port.parse::<i32>() {
@@ -176,41 +178,6 @@ impl<'a> TableBuilder<'a> {
             policy.fallback = self.service_backend(object, name, port);
         }
         policy
-    }
-
-    /// Basic auth from the Secret `secret` (`NAME`, or `NAMESPACE/NAME` of the Ingress's own
-    /// namespace); anything unusable refuses the routes (fails closed).
-    fn basic_auth(
-        &mut self,
-        object: &ObjectRef,
-        secret: &str,
-        map: bool,
-        challenge: &http::HeaderValue,
-    ) -> Auth {
-        let (ns, name) = secret.split_once('/').unwrap_or((&object.namespace, secret));
-        if ns != object.namespace {
-            let reason = "auth-secret must be in the Ingress's namespace".to_owned();
-            self.warn(object, Invalid::AuthSecret { secret: secret.to_owned(), reason });
-            return Auth::Broken;
-        }
-        let Some(found) = self.snapshot.secrets.get(&(ns.to_owned(), name.to_owned())) else {
-            let reason = "not found; the routes answer 503".to_owned();
-            self.warn(object, Invalid::AuthSecret { secret: name.to_owned(), reason });
-            return Auth::Broken;
-        };
-        let entries = secret_entries(found);
-        let (users, skipped) = if map {
-            Htpasswd::parse_map(entries.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        } else {
-            match entries.iter().find(|(k, _)| k == "auth") {
-                Some((_, text)) => Htpasswd::parse_file(text),
-                None => (Htpasswd::default(), vec!["no key \"auth\"".to_owned()]),
-            }
-        };
-        for reason in skipped {
-            self.warn(object, Invalid::AuthSecret { secret: name.to_owned(), reason });
-        }
-        Auth::Basic { challenge: challenge.clone(), users: Arc::new(users) }
     }
 
     fn service_backend(
@@ -386,15 +353,4 @@ impl<'a> TableBuilder<'a> {
         self.table.finish();
         Translation { table: self.table, warnings: self.warnings }
     }
-}
-
-/// The text entries of a Secret (`data` decoded, then `stringData`), non-UTF-8 values skipped.
-fn secret_entries(secret: &k8s_openapi::api::core::v1::Secret) -> Vec<(String, String)> {
-    let data = secret
-        .data
-        .iter()
-        .flatten()
-        .filter_map(|(k, v)| Some((k.clone(), String::from_utf8(v.0.clone()).ok()?)));
-    let strings = secret.string_data.iter().flatten().map(|(k, v)| (k.clone(), v.clone()));
-    data.chain(strings).collect()
 }
