@@ -364,8 +364,6 @@ pub struct Canary {
     pub backend: Arc<Backend>,
     /// The canary Ingress's name (for logs and metrics).
     pub ingress: Arc<str>,
-    /// The canary Service's name (for logs and metrics).
-    pub service: Arc<str>,
     /// `canary-by-header`, with how its value is compared.
     pub header: Option<(HeaderName, HeaderMatch)>,
     /// `canary-by-cookie`: a cookie whose value `always` or `never` decides.

@@ -15,19 +15,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::Request;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::Empty;
 use pingora::http::RequestHeader;
 use sluice_controller::htpasswd::Htpasswd;
 use sluice_controller::policy::{ExternalAuth, UrlPart};
 
+use crate::subrequest::Subrequests;
+
 /// How long an auth service may take to answer.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most of an auth answer's body read (and dropped) so that its connection can be reused.
+const MAX_AUTH_BODY: usize = 64 * 1024;
 /// Cached external-auth answers kept at most.
 const MAX_CACHED: usize = 10_000;
 
@@ -115,27 +115,15 @@ struct Cached {
     until: Instant,
 }
 
-/// The client for auth services and the answer cache.
+/// The cache of auth answers (the requests go through the shared [`Subrequests`] client).
+#[derive(Default)]
 pub struct ExternalAuthClient {
-    client: Client<HttpConnector, Empty<Bytes>>,
     cache: Mutex<HashMap<(String, String, String), Cached>>,
-}
-
-impl Default for ExternalAuthClient {
-    fn default() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(AUTH_TIMEOUT));
-        connector.set_nodelay(true);
-        ExternalAuthClient {
-            client: Client::builder(TokioExecutor::new()).build(connector),
-            cache: Mutex::new(HashMap::new()),
-        }
-    }
 }
 
 impl ExternalAuthClient {
     /// Asks the auth service (or the cache) about `original`.
-    pub async fn check(&self, auth: &ExternalAuth, original: &Original<'_>) -> Verdict {
+    pub async fn check(&self, client: &Subrequests, auth: &ExternalAuth, original: &Original<'_>) -> Verdict {
         let key = original
             .cache_key
             .as_ref()
@@ -146,7 +134,7 @@ impl ExternalAuthClient {
                 return verdict(auth, original, hit.status, hit.headers.clone(), hit.cookies.clone());
             }
         }
-        let Some((status, headers, cookies)) = self.ask(auth, original).await else {
+        let Some((status, headers, cookies)) = ask(client, auth, original).await else {
             return Verdict::deny(500, Vec::new());
         };
         if let (Some(key), Some((_, ttl))) = (key, auth.cache_for.iter().find(|(c, _)| *c == status)) {
@@ -168,51 +156,50 @@ impl ExternalAuthClient {
         }
         verdict(auth, original, status, headers, cookies)
     }
+}
 
-    /// One auth subrequest: (status, copied headers, cookies), or None when it failed.
-    async fn ask(
-        &self,
-        auth: &ExternalAuth,
-        original: &Original<'_>,
-    ) -> Option<(u16, Vec<(HeaderName, HeaderValue)>, Vec<HeaderValue>)> {
-        let req = original.req;
-        let mut sub = Request::builder().method(auth.method.clone()).uri(auth.url.clone());
-        for (name, value) in req.headers.iter() {
-            if !is_hop_or_body(name) {
-                sub = sub.header(name, value);
-            }
+/// One auth subrequest: (status, copied headers, cookies), or None when it failed.
+async fn ask(
+    client: &Subrequests,
+    auth: &ExternalAuth,
+    original: &Original<'_>,
+) -> Option<(u16, Vec<(HeaderName, HeaderValue)>, Vec<HeaderValue>)> {
+    let req = original.req;
+    let mut sub = Request::builder().method(auth.method.clone()).uri(auth.url.clone());
+    for (name, value) in req.headers.iter() {
+        if !is_hop_or_body(name) {
+            sub = sub.header(name, value);
         }
-        let uri = req.uri.path_and_query().map_or("/", |p| p.as_str());
-        let redirect = auth.request_redirect.clone().or_else(|| HeaderValue::from_str(uri).ok());
-        let client = original.client.map(|c| c.to_string()).unwrap_or_default();
-        let mut sub = sub
-            .header(header::HOST, auth.url.authority().map_or("", |a| a.as_str()))
-            .header("x-original-url", format!("{}://{}{uri}", original.scheme, original.host))
-            .header("x-original-method", req.method.as_str())
-            .header("x-sent-from", "nginx-ingress-controller")
-            .header("x-forwarded-proto", original.scheme)
-            .header("x-forwarded-host", original.host)
-            .header("x-real-ip", client.as_str())
-            .header("x-forwarded-for", client.as_str());
-        if let Some(redirect) = redirect {
-            sub = sub.header("x-auth-request-redirect", redirect);
-        }
-        let sub = sub.body(Empty::new()).ok()?;
-        let resp = tokio::time::timeout(AUTH_TIMEOUT, self.client.request(sub)).await.ok()?.ok()?;
-        let status = resp.status().as_u16();
-        let mut copied: Vec<(HeaderName, HeaderValue)> = auth
-            .response_headers
-            .iter()
-            .filter_map(|name| resp.headers().get(name).map(|v| (name.clone(), v.clone())))
-            .collect();
-        if let Some(challenge) = resp.headers().get(header::WWW_AUTHENTICATE).filter(|_| status == 401) {
-            copied.push((header::WWW_AUTHENTICATE, challenge.clone()));
-        }
-        let cookies = resp.headers().get_all(header::SET_COOKIE).iter().cloned().collect();
-        // The body is not used; read a little of it so that the connection can be reused.
-        let _ = tokio::time::timeout(Duration::from_millis(100), resp.into_body().collect()).await;
-        Some((status, copied, cookies))
     }
+    let uri = req.uri.path_and_query().map_or("/", |p| p.as_str());
+    let redirect = auth.request_redirect.clone().or_else(|| HeaderValue::from_str(uri).ok());
+    let client_ip = original.client.map(|c| c.to_string()).unwrap_or_default();
+    let mut sub = sub
+        .header(header::HOST, auth.url.authority().map_or("", |a| a.as_str()))
+        .header("x-original-url", format!("{}://{}{uri}", original.scheme, original.host))
+        .header("x-original-method", req.method.as_str())
+        .header("x-sent-from", "nginx-ingress-controller")
+        .header("x-forwarded-proto", original.scheme)
+        .header("x-forwarded-host", original.host)
+        .header("x-real-ip", client_ip.as_str())
+        .header("x-forwarded-for", client_ip.as_str());
+    if let Some(redirect) = redirect {
+        sub = sub.header("x-auth-request-redirect", redirect);
+    }
+    let sub = sub.body(Empty::new()).ok()?;
+    // The body is not used, but it is read so that the connection can be reused.
+    let (resp, _) = client.send(sub, AUTH_TIMEOUT, MAX_AUTH_BODY).await.ok()?;
+    let status = resp.status.as_u16();
+    let mut copied: Vec<(HeaderName, HeaderValue)> = auth
+        .response_headers
+        .iter()
+        .filter_map(|name| resp.headers.get(name).map(|v| (name.clone(), v.clone())))
+        .collect();
+    if let Some(challenge) = resp.headers.get(header::WWW_AUTHENTICATE).filter(|_| status == 401) {
+        copied.push((header::WWW_AUTHENTICATE, challenge.clone()));
+    }
+    let cookies = resp.headers.get_all(header::SET_COOKIE).iter().cloned().collect();
+    Some((status, copied, cookies))
 }
 
 fn is_hop_or_body(name: &HeaderName) -> bool {

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Request};
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::rt::TokioIo;
+use http_body_util::Empty;
 use sluice_controller::Endpoint;
-use tokio::net::TcpStream;
+
+use crate::subrequest::Subrequests;
 
 /// Largest error page accepted.
 const MAX_PAGE: usize = 1024 * 1024;
@@ -52,27 +52,10 @@ pub struct ErrorPage {
     pub body: Bytes,
 }
 
-/// Fetches the error page from `endpoint`; `None` when the error backend fails (the upstream's
-/// own response is sent then).
-pub async fn fetch(endpoint: Endpoint, ctx: &ErrorContext<'_>) -> Option<ErrorPage> {
-    match tokio::time::timeout(FETCH_TIMEOUT, fetch_inner(endpoint, ctx)).await {
-        Ok(Ok(page)) => Some(page),
-        Ok(Err(error)) => {
-            tracing::warn!(%endpoint, %error, "Error page fetch failed");
-            None
-        }
-        Err(_) => {
-            tracing::warn!(%endpoint, "Error page fetch timed out");
-            None
-        }
-    }
-}
-
-async fn fetch_inner(endpoint: Endpoint, ctx: &ErrorContext<'_>) -> anyhow::Result<ErrorPage> {
-    let stream = TcpStream::connect(endpoint).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    let mut req = Request::get("/")
+/// Fetches the error page from `endpoint` through the shared client; `None` when the error
+/// backend fails (the original response is sent then).
+pub async fn fetch(client: &Subrequests, endpoint: Endpoint, ctx: &ErrorContext<'_>) -> Option<ErrorPage> {
+    let mut req = Request::get(format!("http://{endpoint}/"))
         .header(http::header::HOST, ctx.host)
         .header("x-code", ctx.code)
         .header("x-original-uri", ctx.original_uri)
@@ -84,13 +67,16 @@ async fn fetch_inner(endpoint: Endpoint, ctx: &ErrorContext<'_>) -> anyhow::Resu
     if let Some(format) = ctx.format {
         req = req.header("x-format", format.clone());
     }
-    let resp = sender.send_request(req.body(Empty::<Bytes>::new())?).await?;
-    let status = resp.status().as_u16();
-    let content_type = resp.headers().get(http::header::CONTENT_TYPE).cloned();
-    let body = Limited::new(resp.into_body(), MAX_PAGE)
-        .collect()
-        .await
-        .map_err(|e| anyhow::anyhow!("reading the error page: {e}"))?
-        .to_bytes();
-    Ok(ErrorPage { status, content_type, body })
+    let req = req.body(Empty::new()).ok()?;
+    match client.send(req, FETCH_TIMEOUT, MAX_PAGE).await {
+        Ok((parts, body)) => Some(ErrorPage {
+            status: parts.status.as_u16(),
+            content_type: parts.headers.get(http::header::CONTENT_TYPE).cloned(),
+            body,
+        }),
+        Err(error) => {
+            tracing::warn!(%endpoint, %error, "Error page fetch failed");
+            None
+        }
+    }
 }

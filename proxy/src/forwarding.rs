@@ -3,9 +3,7 @@
 //! `X-Forwarded-Host`, `X-Forwarded-Port`, `X-Forwarded-Scheme`, `X-Scheme` and `X-Request-ID`
 //! are set; hop-by-hop headers are removed, except the pair that carries an Upgrade.
 
-use std::cell::Cell;
 use std::fmt::Write as _;
-use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 
 use http::header::{self, HeaderName, HeaderValue};
@@ -128,16 +126,9 @@ fn strip_hop_by_hop(req: &mut RequestHeader, upgrade: bool) -> Result<()> {
 
 /// A new request ID: 32 lowercase hex digits, as nginx's `$request_id`.
 pub fn new_request_id() -> String {
-    thread_local! {
-        static STATE: (RandomState, Cell<u64>) = (RandomState::new(), Cell::new(0));
-    }
-    STATE.with(|(state, counter)| {
-        let n = counter.get();
-        counter.set(n.wrapping_add(2));
-        let mut id = String::with_capacity(32);
-        let _ = write!(id, "{:016x}{:016x}", state.hash_one(n), state.hash_one(n + 1));
-        id
-    })
+    let mut id = String::with_capacity(32);
+    let _ = write!(id, "{:016x}{:016x}", crate::traffic::random_u64(), crate::traffic::random_u64());
+    id
 }
 
 #[cfg(test)]

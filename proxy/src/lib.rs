@@ -20,6 +20,7 @@ pub mod respond;
 pub mod router;
 pub mod server;
 pub mod settings;
+pub mod subrequest;
 pub mod telemetry;
 pub mod tls;
 pub mod traffic;

@@ -28,11 +28,15 @@ async fn read_if_enabled<S>(publisher: &Publisher, stream: &mut S) -> Result<Opt
 where
     S: tokio::io::AsyncRead + Unpin,
 {
-    let client = publisher.load().table.settings.client.clone();
-    if !client.use_proxy_protocol {
-        return Ok(None);
-    }
-    proxy_protocol::read_header(stream, client.proxy_protocol_timeout).await.map(Some)
+    let deadline = {
+        let live = publisher.load();
+        let client = &live.table.settings.client;
+        if !client.use_proxy_protocol {
+            return Ok(None);
+        }
+        client.proxy_protocol_timeout
+    };
+    proxy_protocol::read_header(stream, deadline).await.map(Some)
 }
 
 /// A socket digest for the connection on `fd` whose peer is `source`.

@@ -1,5 +1,5 @@
-//! Responses Sluice answers itself (404, 413, 503, redirects, CORS preflight), with a short
-//! plain-text body.
+//! Responses Sluice answers itself (404, 413, 503, redirects, CORS preflight) with a short
+//! plain-text body, and the error backend's pages it relays (`custom-http-errors`).
 
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
@@ -10,14 +10,24 @@ use pingora::Result;
 /// A local response under construction.
 pub struct Local {
     resp: ResponseHeader,
-    body: &'static str,
+    body: Bytes,
 }
 
 impl Local {
     /// A response with `status` and a plain-text `body`.
     pub fn new(status: u16, body: &'static str) -> Result<Self> {
+        let content_type =
+            (!body.is_empty()).then_some(HeaderValue::from_static("text/plain; charset=utf-8"));
+        Self::page(status, content_type, Bytes::from_static(body.as_bytes()))
+    }
+
+    /// A response with `status`, a body and its content type (an error backend's page).
+    pub fn page(status: u16, content_type: Option<HeaderValue>, body: Bytes) -> Result<Self> {
         let mut resp = ResponseHeader::build(status, Some(6))?;
         resp.insert_header(header::SERVER, "sluice")?;
+        if let Some(content_type) = content_type {
+            resp.insert_header(header::CONTENT_TYPE, content_type)?;
+        }
         Ok(Local { resp, body })
     }
 
@@ -43,14 +53,11 @@ impl Local {
         if let Some(hsts) = hsts {
             self.resp.insert_header(header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
         }
-        if !self.body.is_empty() {
-            self.resp.insert_header(header::CONTENT_TYPE, "text/plain; charset=utf-8")?;
-        }
         self.resp.insert_header(header::CONTENT_LENGTH, self.body.len())?;
         let head_only = session.req_header().method == http::Method::HEAD || self.body.is_empty();
         session.write_response_header(Box::new(self.resp), head_only).await?;
         if !head_only {
-            session.write_response_body(Some(Bytes::from_static(self.body.as_bytes())), true).await?;
+            session.write_response_body(Some(self.body), true).await?;
         }
         Ok(())
     }

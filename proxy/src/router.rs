@@ -17,7 +17,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
 use pingora::proxy::FailToProxy;
 use pingora::{Error, ErrorType, Result};
-use sluice_controller::policy::Auth;
+use sluice_controller::policy::{Auth, Balance};
 use sluice_controller::{Backend, Published, Publisher, Route};
 
 use crate::access_log::{self, AccessEntry};
@@ -27,6 +27,7 @@ use crate::lifecycle::{InFlight, Lifecycle};
 use crate::limits::{ConnectionSlot, Limiter};
 use crate::metrics::{Metrics, RequestLabels};
 use crate::respond::Local;
+use crate::subrequest::Subrequests;
 use crate::traffic::{self, RequestFacts, Target};
 use crate::upstream::{self, Attempts};
 use crate::{cors, redirects};
@@ -42,6 +43,7 @@ pub struct Router {
     publisher: Arc<Publisher>,
     limiter: Limiter,
     auth: ExternalAuthClient,
+    subrequests: Subrequests,
     lifecycle: Arc<Lifecycle>,
     metrics: Metrics,
     https_port: u16,
@@ -56,7 +58,6 @@ pub struct RequestCtx {
     peer: Option<IpAddr>,
     /// The client as resolved from `peer` and trusted forwarded headers.
     client: Option<IpAddr>,
-    trusted_forwarded: bool,
     _connection_slot: Option<ConnectionSlot>,
     auth_headers: Vec<(http::HeaderName, HeaderValue)>,
     auth_cookies: Vec<HeaderValue>,
@@ -64,11 +65,9 @@ pub struct RequestCtx {
     route: Option<Arc<Route>>,
     target: Target,
     backend: Option<Arc<Backend>>,
-    service: Arc<str>,
     endpoint: Option<SocketAddr>,
     failed: Option<SocketAddr>,
     attempts: Attempts,
-    retry_status: bool,
     set_cookie: Option<String>,
     cors_origin: Option<HeaderValue>,
     body_seen: u64,
@@ -83,6 +82,13 @@ impl std::fmt::Debug for RequestCtx {
 }
 
 impl RequestCtx {
+    /// The Service that serves the request: the chosen backend's (main, canary, fallback or
+    /// default backend), else the route's; empty when no route matched.
+    fn service(&self) -> &str {
+        let chosen = self.backend.as_ref().map(|b| b.key.service.as_str());
+        chosen.or(self.route.as_ref().map(|r| &*r.service)).unwrap_or("")
+    }
+
     fn hsts(&self) -> Option<&HeaderValue> {
         let live = self.live.as_ref().filter(|_| self.https)?;
         live.table.settings.hsts.as_ref()
@@ -102,6 +108,7 @@ impl Router {
             publisher,
             limiter: Limiter::default(),
             auth: ExternalAuthClient::default(),
+            subrequests: Subrequests::default(),
             lifecycle,
             metrics,
             https_port,
@@ -138,7 +145,6 @@ impl ProxyHttp for Router {
             https: false,
             peer: None,
             client: None,
-            trusted_forwarded: false,
             _connection_slot: None,
             auth_headers: Vec::new(),
             auth_cookies: Vec::new(),
@@ -146,11 +152,9 @@ impl ProxyHttp for Router {
             route: None,
             target: Target::Main,
             backend: None,
-            service: Arc::from(""),
             endpoint: None,
             failed: None,
             attempts: Attempts::default(),
-            retry_status: false,
             set_cookie: None,
             cors_origin: None,
             body_seen: 0,
@@ -181,8 +185,6 @@ impl ProxyHttp for Router {
             let values = req.headers.get_all(&client_settings.forwarded_for_header).iter();
             client_settings.resolve(peer, values.filter_map(|v| v.to_str().ok()))
         });
-        ctx.trusted_forwarded =
-            client_settings.use_forwarded_headers && ctx.peer.is_some_and(|p| client_settings.trusts(p));
         let hsts = ctx.hsts().cloned();
         let scheme = if ctx.https { "https" } else { "http" };
 
@@ -207,7 +209,6 @@ impl ProxyHttp for Router {
             return Ok(true);
         };
         ctx.route = Some(route.clone());
-        ctx.service = route.service.clone();
         let policy = &route.policy;
         let req = session.req_header();
 
@@ -256,13 +257,13 @@ impl ProxyHttp for Router {
             }
         }
 
-        let (target, backend, service) = traffic::choose_backend(&route, req);
-        let (target, backend, service) = if !backend.endpoints.is_empty() {
-            (target, backend, service)
+        let (target, backend) = traffic::choose_backend(&route, req);
+        let (target, backend) = if !backend.endpoints.is_empty() {
+            (target, backend)
         } else if let Some(fallback) = policy.fallback.as_ref().filter(|b| !b.endpoints.is_empty()) {
-            (Target::Fallback, fallback.clone(), Arc::from(fallback.key.service.as_str()))
+            (Target::Fallback, fallback.clone())
         } else if let Some(default) = policy.error_backend.as_ref().filter(|b| !b.endpoints.is_empty()) {
-            (Target::DefaultBackend, default.clone(), Arc::from(default.key.service.as_str()))
+            (Target::DefaultBackend, default.clone())
         } else {
             if !self.send_error_page(session, 503, ctx, false).await? {
                 let resp = Local::new(503, "503 service unavailable: no ready endpoint\n")?;
@@ -272,7 +273,6 @@ impl ProxyHttp for Router {
         };
         ctx.target = target;
         ctx.backend = Some(backend);
-        ctx.service = service;
         Ok(false)
     }
 
@@ -361,13 +361,14 @@ impl ProxyHttp for Router {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let server_port = session.server_addr().and_then(|a| a.as_inet()).map(|a| a.port());
-        let full_forwarded_for =
-            ctx.live.as_ref().is_none_or(|l| l.table.settings.client.compute_full_forwarded_for);
+        let client = ctx.live.as_ref().map(|l| &l.table.settings.client);
         let down = Downstream {
             client_ip: ctx.client,
             peer: ctx.peer,
-            full_forwarded_for,
-            trusted_forwarded: ctx.trusted_forwarded,
+            full_forwarded_for: client.is_none_or(|c| c.compute_full_forwarded_for),
+            trusted_forwarded: client
+                .zip(ctx.peer)
+                .is_some_and(|(c, p)| c.use_forwarded_headers && c.trusts(p)),
             scheme: if ctx.https { "https" } else { "http" },
             server_port,
             host: request_host(session),
@@ -411,10 +412,11 @@ impl ProxyHttp for Router {
         };
         let next = &route.policy.upstream.next_upstream;
         let status = response.status.as_u16();
-        if upstream::status_retryable(status, next, &session.req_header().method)
+        // The error goes through `error_while_proxy`, which retries it like any other failure.
+        if next.statuses.binary_search(&status).is_ok()
+            && upstream::method_allows(&session.req_header().method, next)
             && ctx.attempts.another_allowed(next)
         {
-            ctx.retry_status = true;
             return Error::e_explain(ErrorType::HTTPStatus(status), "proxy-next-upstream status");
         }
         Ok(())
@@ -490,16 +492,18 @@ impl ProxyHttp for Router {
         let (namespace, ingress, host) =
             route.map_or(("", "", ""), |r| (&*r.namespace, &*r.ingress, &*r.host));
         let elapsed = ctx.started.elapsed();
-        if let (Some(backend), Some(endpoint), None) = (&ctx.backend, ctx.endpoint, e) {
+        // EWMA samples are only kept where `load-balance: ewma` reads them.
+        let ewma = route.is_some_and(|r| r.policy.upstream.balance == Balance::Ewma);
+        if let (true, Some(backend), Some(endpoint), None) = (ewma, &ctx.backend, ctx.endpoint, e) {
             backend.observe(endpoint, elapsed);
         }
         if ctx.target == Target::Fallback {
-            self.metrics.fallback(namespace, ingress, &ctx.service);
+            self.metrics.fallback(namespace, ingress, ctx.service());
         }
         let labels = RequestLabels {
             ingress,
             namespace,
-            service: &ctx.service,
+            service: ctx.service(),
             status: status_text,
             method: req.method.as_str(),
             host,
@@ -517,7 +521,7 @@ impl ProxyHttp for Router {
                 upstream: ctx.endpoint,
                 namespace,
                 ingress,
-                service: &ctx.service,
+                service: ctx.service(),
                 target: if route.is_some() { ctx.target.as_str() } else { "" },
                 attempts: ctx.attempts.made,
                 error: e.map(|e| e.to_string()),

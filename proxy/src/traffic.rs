@@ -63,16 +63,16 @@ impl Target {
 
 /// The backend for a request to `route`: the canary when its rules select it and it has a
 /// ready endpoint (ingress-nginx falls back to the main backend otherwise), else the main one.
-pub fn choose_backend(route: &Route, req: &RequestHeader) -> (Target, Arc<Backend>, Arc<str>) {
+pub fn choose_backend(route: &Route, req: &RequestHeader) -> (Target, Arc<Backend>) {
     if let Some(canary) = &route.canary {
         let header = canary.header.as_ref().and_then(|(name, _)| req.headers.get(name)?.to_str().ok());
         let cookie = canary.cookie.as_deref().and_then(|name| cookie(req, name));
         let roll = (random_u64() % u64::from(canary.weight_total.max(1))) as u32 + 1;
         if canary.selects(header, cookie, roll) && !canary.backend.endpoints.is_empty() {
-            return (Target::Canary, canary.backend.clone(), canary.service.clone());
+            return (Target::Canary, canary.backend.clone());
         }
     }
-    (Target::Main, route.backend.clone(), route.service.clone())
+    (Target::Main, route.backend.clone())
 }
 
 /// What the request carries that endpoint selection may read.

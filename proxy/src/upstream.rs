@@ -76,11 +76,11 @@ pub fn connect_retryable(e: &Error, next: &NextUpstream) -> bool {
 }
 
 /// Whether a failure after the connection was made is a condition `proxy-next-upstream`
-/// retries: read or write timeouts for `timeout`, I/O errors and bad headers for `error`.
-/// Non-idempotent requests (POST, LOCK, PATCH) are retried only with `non_idempotent`.
+/// retries: read or write timeouts for `timeout`, I/O errors and bad headers for `error`, and a
+/// listed upstream status (`http_502`, ..., raised by the response filter). Non-idempotent
+/// requests (POST, LOCK, PATCH) are retried only with `non_idempotent`.
 pub fn proxy_retryable(e: &Error, next: &NextUpstream, method: &http::Method) -> bool {
-    let idempotent = !matches!(method.as_str(), "POST" | "LOCK" | "PATCH");
-    if !idempotent && !next.non_idempotent {
+    if !method_allows(method, next) {
         return false;
     }
     match e.etype() {
@@ -91,12 +91,13 @@ pub fn proxy_retryable(e: &Error, next: &NextUpstream, method: &http::Method) ->
         | ErrorType::InvalidHTTPHeader
         | ErrorType::H1Error
         | ErrorType::H2Error => next.error,
+        ErrorType::HTTPStatus(status) => next.statuses.binary_search(status).is_ok(),
         _ => false,
     }
 }
 
-/// Whether an upstream status is one `proxy-next-upstream` retries (`http_502`, ...).
-pub fn status_retryable(status: u16, next: &NextUpstream, method: &http::Method) -> bool {
-    let idempotent = !matches!(method.as_str(), "POST" | "LOCK" | "PATCH");
-    (idempotent || next.non_idempotent) && next.statuses.binary_search(&status).is_ok()
+/// Whether a request with `method` may be sent again once it reached an upstream: nginx's rule
+/// (POST, LOCK and PATCH only with `non_idempotent`).
+pub fn method_allows(method: &http::Method, next: &NextUpstream) -> bool {
+    next.non_idempotent || !matches!(method.as_str(), "POST" | "LOCK" | "PATCH")
 }

@@ -271,7 +271,6 @@ impl<'a> TableBuilder<'a> {
         let canary = Canary {
             backend,
             ingress: Arc::from(object.name.as_str()),
-            service: Arc::from(service.name.as_str()),
             header: spec.header.clone(),
             cookie: spec.cookie.clone(),
             weight: spec.weight,

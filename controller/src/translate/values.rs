@@ -116,10 +116,15 @@ pub fn load_balance(value: &str) -> Result<Balance, &'static str> {
     }
 }
 
-/// `upstream-hash-by`: text and nginx variables (`$request_uri`, `$remote_addr`, `$host`,
-/// `$uri`, `$http_NAME`, `$cookie_NAME`, `$arg_NAME`), evaluated per request. Nothing else is
-/// interpreted: this is a key, not a template.
+/// `upstream-hash-by`: consistent hashing by the key of [`key_parts`].
 pub fn hash_by(value: &str) -> Result<Balance, &'static str> {
+    key_parts(value).map(Balance::Hash)
+}
+
+/// A key of text and nginx variables (`$request_uri`, `$remote_addr`, `$host`, `$uri`,
+/// `$http_NAME`, `$cookie_NAME`, `$arg_NAME`), evaluated per request (`upstream-hash-by`,
+/// `auth-cache-key`). Nothing else is interpreted: this is a key, not a template.
+pub fn key_parts(value: &str) -> Result<Vec<HashPart>, &'static str> {
     let mut parts = Vec::new();
     let mut rest = value;
     while let Some(dollar) = rest.find('$') {
@@ -143,7 +148,7 @@ pub fn hash_by(value: &str) -> Result<Balance, &'static str> {
     if !parts.iter().any(|p| !matches!(p, HashPart::Literal(_))) {
         return Err("must name at least one variable such as $request_uri");
     }
-    Ok(Balance::Hash(parts))
+    Ok(parts)
 }
 
 fn variable(name: &str) -> Result<HashPart, &'static str> {

@@ -55,7 +55,7 @@ impl Router {
                         zone: (&route.namespace, &route.ingress),
                         cache_key: external.cache_key.as_ref().map(|parts| traffic::hash_key(parts, &facts)),
                     };
-                    self.auth.check(external, &original).await
+                    self.auth.check(&self.subrequests, external, &original).await
                 }
                 Auth::Broken => Verdict::Deny { status: 503, headers: Vec::new(), cookies: Vec::new() },
             };

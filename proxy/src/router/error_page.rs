@@ -1,8 +1,8 @@
 //! `custom-http-errors`: fetching the error backend's page for an upstream status or for one
 //! Sluice produced itself, and sending it.
 
+use crate::respond::Local;
 use http::header;
-use pingora::http::ResponseHeader;
 use pingora::prelude::Session;
 use pingora::Result;
 
@@ -24,24 +24,12 @@ impl Router {
         let Some(page) = self.error_page(session, status, ctx).await else {
             return Ok(false);
         };
-        let mut resp = ResponseHeader::build(page.status, Some(4))?;
-        if let Some(ct) = page.content_type {
-            resp.insert_header(header::CONTENT_TYPE, ct)?;
-        }
-        resp.insert_header(header::CONTENT_LENGTH, page.body.len())?;
-        if let Some(hsts) = ctx.hsts() {
-            resp.insert_header(header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
-        }
         if closing {
             // Pingora writes the Connection header from its own keep-alive state: turning it off
             // is what tells an HTTP/1 client not to reuse the connection.
             session.set_keepalive(None);
         }
-        let head_only = session.req_header().method == http::Method::HEAD;
-        session.write_response_header(Box::new(resp), head_only).await?;
-        if !head_only {
-            session.write_response_body(Some(page.body), true).await?;
-        }
+        Local::page(page.status, page.content_type, page.body)?.send(session, ctx.hsts()).await?;
         Ok(true)
     }
 
@@ -73,11 +61,11 @@ impl Router {
             original_uri: req.uri.path_and_query().map_or("/", |p| p.as_str()),
             namespace: &route.namespace,
             ingress: &route.ingress,
-            service: &ctx.service,
+            service: ctx.service(),
             service_port: port,
             request_id: &ctx.request_id,
             host: request_host(session),
         };
-        error_pages::fetch(endpoint, &context).await
+        error_pages::fetch(&self.subrequests, endpoint, &context).await
     }
 }

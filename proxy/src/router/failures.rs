@@ -3,8 +3,6 @@
 //! that failed for good is answered as nginx answers it (504 for timeouts, 502 otherwise, or the
 //! `custom-http-errors` page).
 
-use std::sync::Arc;
-
 use pingora::prelude::{HttpPeer, Session};
 use pingora::proxy::FailToProxy;
 use pingora::{Error, ErrorSource, ErrorType};
@@ -33,7 +31,6 @@ impl Router {
         } else if let Some(fallback) = route.policy.fallback.as_ref().filter(|b| !b.endpoints.is_empty()) {
             if ctx.target != Target::Fallback {
                 ctx.target = Target::Fallback;
-                ctx.service = Arc::from(fallback.key.service.as_str());
                 ctx.backend = Some(fallback.clone());
                 ctx.failed = None;
                 e.set_retry(true);
@@ -55,13 +52,11 @@ impl Router {
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
         let truncated = session.as_ref().retry_buffer_truncated();
-        let method = session.req_header().method.clone();
+        let method = &session.req_header().method;
         let started = session.response_written().is_some();
         let policy_retry = ctx.route.as_ref().is_some_and(|route| {
             let next = &route.policy.upstream.next_upstream;
-            let wanted =
-                std::mem::take(&mut ctx.retry_status) || upstream::proxy_retryable(&e, next, &method);
-            wanted && ctx.attempts.another_allowed(next)
+            upstream::proxy_retryable(&e, next, method) && ctx.attempts.another_allowed(next)
         });
         if started || truncated {
             e.set_retry(false);

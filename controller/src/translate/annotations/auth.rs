@@ -104,11 +104,7 @@ fn external(r: &mut Reader<'_>) -> Option<ExternalAuth> {
         })
         .unwrap_or_default();
     let request_redirect = r.header("auth-request-redirect");
-    let cache_key = r.parse("auth-cache-key", |v| match values::hash_by(v) {
-        Ok(crate::policy::Balance::Hash(parts)) => Ok(parts),
-        Ok(_) => Err("not a key"),
-        Err(e) => Err(e),
-    });
+    let cache_key = r.parse("auth-cache-key", values::key_parts);
     let cache_for = r
         .parse("auth-cache-duration", cache_durations)
         .unwrap_or_else(|| [200, 202, 401].into_iter().map(|c| (c, Duration::from_secs(300))).collect());
