@@ -45,8 +45,11 @@ pub struct RoutePolicy {
     pub source: SourceRanges,
     /// `limit-rps`, `limit-rpm`, `limit-connections` and their companions.
     pub limits: Option<RateLimits>,
-    /// `auth-type: basic` or `auth-url`.
+    /// `auth-type: basic` or `auth-url` (or the ConfigMap's `global-auth-url`).
     pub auth: Option<Auth>,
+    /// `satisfy: any`: a client the source ranges permit skips authentication, and one they
+    /// refuse may still authenticate (nginx's `satisfy any`). The default is `all`.
+    pub satisfy_any: bool,
 }
 
 impl Default for RoutePolicy {
@@ -66,6 +69,7 @@ impl Default for RoutePolicy {
             source: SourceRanges::default(),
             limits: None,
             auth: None,
+            satisfy_any: false,
         }
     }
 }
@@ -110,8 +114,9 @@ pub enum Auth {
 /// External authentication (`auth-url`), compatible with oauth2-proxy deployments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExternalAuth {
-    /// `auth-url`: an `http://` URL; its host is resolved per request.
-    pub url: http::Uri,
+    /// `auth-url`: an `http://` or `https://` URL, with the variables of [`UrlPart`] evaluated
+    /// per request (`https://$host/oauth2/auth`); its host is resolved per request.
+    pub url: Vec<UrlPart>,
     /// `auth-method` (GET).
     pub method: http::Method,
     /// `auth-signin`: where 401s are redirected, with `$host`, `$scheme`, `$request_uri`,
@@ -131,13 +136,52 @@ pub struct ExternalAuth {
     pub always_set_cookie: bool,
 }
 
-/// A piece of an `auth-signin` URL.
+/// Writes an `auth-url` or `auth-signin` URL for one request.
+pub fn render_url(parts: &[UrlPart], scheme: &str, host: &str, request_uri: &str) -> String {
+    let mut out = String::new();
+    for part in parts {
+        match part {
+            UrlPart::Literal(s) => out.push_str(s),
+            UrlPart::Host => out.push_str(host_name(host)),
+            UrlPart::HttpHost => out.push_str(host),
+            UrlPart::Scheme => out.push_str(scheme),
+            UrlPart::RequestUri => out.push_str(request_uri),
+            UrlPart::EscapedRequestUri => out.push_str(&escape_component(request_uri)),
+        }
+    }
+    out
+}
+
+/// nginx's `$host`: the Host header without its port (`[::1]:80` gives `[::1]`).
+pub fn host_name(host: &str) -> &str {
+    match host.rfind(']') {
+        Some(end) if host.starts_with('[') => &host[..=end],
+        _ => host.split(':').next().unwrap_or(host),
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (a query value).
+pub fn escape_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A piece of an `auth-url` or `auth-signin` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UrlPart {
     /// Text copied as is.
     Literal(String),
-    /// `$host` / `$http_host`: the request's host.
+    /// `$host`: the request's host name, without a port.
     Host,
+    /// `$http_host`: the Host header as sent, port included.
+    HttpHost,
     /// `$scheme` / `$pass_access_scheme`: `http` or `https`.
     Scheme,
     /// `$request_uri`: path and query as sent.

@@ -20,7 +20,7 @@ use http::Request;
 use http_body_util::Empty;
 use pingora::http::RequestHeader;
 use sluice_controller::htpasswd::Htpasswd;
-use sluice_controller::policy::{ExternalAuth, UrlPart};
+use sluice_controller::policy::{escape_component, render_url, ExternalAuth, UrlPart};
 
 use crate::subrequest::Subrequests;
 
@@ -106,6 +106,13 @@ pub struct Original<'a> {
     pub cache_key: Option<String>,
 }
 
+impl Original<'_> {
+    /// The path and query as sent (nginx's `$request_uri`).
+    fn request_uri(&self) -> &str {
+        self.req.uri.path_and_query().map_or("/", |p| p.as_str())
+    }
+}
+
 /// A cached auth answer.
 #[derive(Clone)]
 struct Cached {
@@ -165,17 +172,26 @@ async fn ask(
     original: &Original<'_>,
 ) -> Option<(u16, Vec<(HeaderName, HeaderValue)>, Vec<HeaderValue>)> {
     let req = original.req;
-    let mut sub = Request::builder().method(auth.method.clone()).uri(auth.url.clone());
+    let uri = original.request_uri();
+    // `$host` and friends come from the request. A Host that is not a plain host name (and
+    // port) could point the subrequest elsewhere, so it fails the check, as does one that makes
+    // no URL.
+    let plain_host = original.host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    if !plain_host && auth.url.iter().any(|p| matches!(p, UrlPart::Host | UrlPart::HttpHost)) {
+        return None;
+    }
+    let url: http::Uri = render_url(&auth.url, original.scheme, original.host, uri).parse().ok()?;
+    let authority = url.authority()?.as_str().to_owned();
+    let mut sub = Request::builder().method(auth.method.clone()).uri(url);
     for (name, value) in req.headers.iter() {
         if !is_hop_or_body(name) {
             sub = sub.header(name, value);
         }
     }
-    let uri = req.uri.path_and_query().map_or("/", |p| p.as_str());
     let redirect = auth.request_redirect.clone().or_else(|| HeaderValue::from_str(uri).ok());
     let client_ip = original.client.map(|c| c.to_string()).unwrap_or_default();
     let mut sub = sub
-        .header(header::HOST, auth.url.authority().map_or("", |a| a.as_str()))
+        .header(header::HOST, authority)
         .header("x-original-url", format!("{}://{}{uri}", original.scheme, original.host))
         .header("x-original-method", req.method.as_str())
         .header("x-sent-from", "nginx-ingress-controller")
@@ -249,35 +265,13 @@ fn verdict(
 /// The `auth-signin` URL for a request; `rd=` (or the configured parameter) with the original
 /// URL is added unless the URL already carries it.
 fn signin_url(parts: &[UrlPart], param: &str, original: &Original<'_>) -> String {
-    let uri = original.req.uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut out = String::new();
-    for part in parts {
-        match part {
-            UrlPart::Literal(s) => out.push_str(s),
-            UrlPart::Host => out.push_str(original.host),
-            UrlPart::Scheme => out.push_str(original.scheme),
-            UrlPart::RequestUri => out.push_str(uri),
-            UrlPart::EscapedRequestUri => out.push_str(&escape(uri)),
-        }
-    }
+    let uri = original.request_uri();
+    let mut out = render_url(parts, original.scheme, original.host, uri);
     if !out.contains(&format!("{param}=")) {
         out.push(if out.contains('?') { '&' } else { '?' });
         out.push_str(param);
         out.push('=');
-        out.push_str(&escape(&format!("{}://{}{uri}", original.scheme, original.host)));
-    }
-    out
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
+        out.push_str(&escape_component(&format!("{}://{}{uri}", original.scheme, original.host)));
     }
     out
 }
@@ -292,7 +286,7 @@ mod tests {
         let original = Original {
             req: &req,
             scheme: "https",
-            host: "h.test",
+            host: "h.test:8443",
             client: None,
             zone: ("d", "i"),
             cache_key: None,
@@ -300,7 +294,8 @@ mod tests {
         let parts = vec![UrlPart::Literal("https://auth.test/oauth2/start".into())];
         assert_eq!(
             signin_url(&parts, "rd", &original),
-            "https://auth.test/oauth2/start?rd=https%3A%2F%2Fh.test%2Fapp%3Fx%3D1"
+            "https://auth.test/oauth2/start?rd=https%3A%2F%2Fh.test%3A8443%2Fapp%3Fx%3D1",
+            "rd is $scheme://$http_host$request_uri"
         );
         let parts = vec![
             UrlPart::Literal("https://".into()),
@@ -308,7 +303,17 @@ mod tests {
             UrlPart::Literal("/oauth2/start?rd=".into()),
             UrlPart::EscapedRequestUri,
         ];
-        assert_eq!(signin_url(&parts, "rd", &original), "https://h.test/oauth2/start?rd=%2Fapp%3Fx%3D1");
+        assert_eq!(
+            signin_url(&parts, "rd", &original),
+            "https://h.test/oauth2/start?rd=%2Fapp%3Fx%3D1",
+            "$host has no port"
+        );
+        let parts =
+            vec![UrlPart::Literal("//".into()), UrlPart::HttpHost, UrlPart::Literal("/in?rd=x".into())];
+        assert_eq!(signin_url(&parts, "rd", &original), "//h.test:8443/in?rd=x");
+        for (host, name) in [("h", "h"), ("h:80", "h"), ("[::1]:80", "[::1]"), ("[::1]", "[::1]")] {
+            assert_eq!(sluice_controller::policy::host_name(host), name);
+        }
     }
 
     #[test]

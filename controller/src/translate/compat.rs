@@ -53,7 +53,7 @@ pub const ANNOTATIONS: &[(&str, Support)] = &[
     ("denylist-source-range", Support::Supported),
     ("enable-access-log", Support::Unsupported("the access log is global (--disable-access-log)")),
     ("enable-cors", Support::Supported),
-    ("enable-global-auth", Support::Unsupported("there is no global-auth-url yet")),
+    ("enable-global-auth", Support::Supported),
     ("enable-modsecurity", Support::Unsupported("no WAF is embedded")),
     ("enable-opentelemetry", Support::Unsupported("not implemented yet")),
     ("enable-owasp-core-rules", Support::Unsupported("no WAF is embedded")),
@@ -125,7 +125,7 @@ pub const ANNOTATIONS: &[(&str, Support)] = &[
     ("proxy-ssl-verify", Support::Partial("verifies against the system roots only")),
     ("proxy-ssl-verify-depth", Support::Unsupported("rustls verifies the whole chain")),
     ("rewrite-target", Support::Partial(PCRE)),
-    ("satisfy", Support::Unsupported("all checks must pass (nginx's satisfy all)")),
+    ("satisfy", Support::Supported),
     (
         "server-alias",
         Support::Partial("hosts only (no regex); an alias's certificate comes from spec.tls like any host"),
@@ -176,7 +176,7 @@ pub const ANNOTATIONS: &[(&str, Support)] = &[
     ("auth-tls-verify-client", Support::Unsupported("client certificates are not implemented yet")),
     ("auth-tls-verify-depth", Support::Unsupported("client certificates are not implemented yet")),
     ("auth-type", Support::Partial("basic only; digest fails closed (503)")),
-    ("auth-url", Support::Partial("http:// auth URLs only (the in-cluster Service URL); https is refused and fails closed")),
+    ("auth-url", Support::Partial("variables $host, $http_host, $scheme, $request_uri, $escaped_request_uri only; https certificates are not verified (nginx's default)")),
     (
         "upstream-hash-by",
         Support::Partial("$request_uri, $uri, $remote_addr, $host, $http_*, $cookie_*, $arg_* only"),

@@ -7,10 +7,11 @@ use std::time::Duration;
 use http::HeaderValue;
 use k8s_openapi::api::core::v1::ConfigMap;
 
+use super::annotations;
 use super::values::{self, parse_bool};
 use super::warning::{Invalid, Warning};
 use crate::client::{self, ClientSettings};
-use crate::policy::RoutePolicy;
+use crate::policy::{Auth, RoutePolicy};
 use crate::snapshot::{ObjectKind, ObjectRef};
 
 /// Settings that apply to every route, from the controller ConfigMap.
@@ -49,6 +50,12 @@ pub struct GlobalSettings {
     pub header_line_max: usize,
     /// See `header_line_max`.
     pub header_total_max: usize,
+    /// `global-auth-url` and its `global-auth-*` companions: external auth for the routes of
+    /// every Ingress that has no auth of its own (unless it sets `enable-global-auth: "false"`).
+    pub global_auth: Option<Auth>,
+    /// `no-auth-locations` (`/.well-known/acme-challenge`): routes whose Ingress path starts
+    /// with one of these are served without authentication.
+    pub no_auth_locations: Vec<String>,
 }
 
 impl Default for GlobalSettings {
@@ -67,6 +74,8 @@ impl Default for GlobalSettings {
             limit_conn_status: 503,
             header_line_max: 8 * 1024,
             header_total_max: 32 * 1024,
+            global_auth: None,
+            no_auth_locations: vec!["/.well-known/acme-challenge".to_owned()],
         }
     }
 }
@@ -113,8 +122,10 @@ pub fn global_settings(config: Option<&ConfigMap>, warnings: &mut Vec<Warning>) 
         }
     }
     if let Some(v) = data.get("no-tls-redirect-locations") {
-        settings.no_tls_redirect_locations =
-            v.split(',').map(str::trim).filter(|s| s.starts_with('/')).map(str::to_owned).collect();
+        settings.no_tls_redirect_locations = locations(v);
+    }
+    if let Some(v) = data.get("no-auth-locations") {
+        settings.no_auth_locations = locations(v);
     }
     read_policy(&data, &mut settings, &mut invalid);
     settings.hsts = hsts
@@ -130,7 +141,13 @@ pub fn global_settings(config: Option<&ConfigMap>, warnings: &mut Vec<Warning>) 
             HeaderValue::try_from(value).ok()
         })
         .flatten();
+    settings.global_auth = annotations::global_auth(&data, &object, warnings);
     settings
+}
+
+/// A comma-separated list of path prefixes.
+fn locations(v: &str) -> Vec<String> {
+    v.split(',').map(str::trim).filter(|s| s.starts_with('/')).map(str::to_owned).collect()
 }
 
 /// The keys that set route defaults and timeouts.

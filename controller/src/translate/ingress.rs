@@ -58,6 +58,8 @@ struct Origin<'i> {
     object: ObjectRef,
     annotations: &'i IngressAnnotations,
     policy: Arc<RoutePolicy>,
+    /// The policy of routes on `no-auth-locations`: `policy` without authentication.
+    open_policy: Arc<RoutePolicy>,
     namespace: Arc<str>,
     name: Arc<str>,
 }
@@ -107,9 +109,14 @@ impl<'a> TableBuilder<'a> {
             return;
         }
         let policy = Arc::new(self.resolve_policy(&object, annotations));
+        let open_policy = match policy.auth {
+            Some(_) => Arc::new(RoutePolicy { auth: None, ..(*policy).clone() }),
+            None => policy.clone(),
+        };
         let origin = Origin {
             annotations,
             policy,
+            open_policy,
             namespace: Arc::from(object.namespace.as_str()),
             name: Arc::from(object.name.as_str()),
             object,
@@ -163,13 +170,16 @@ impl<'a> TableBuilder<'a> {
             let port = ServiceBackendPort { number: Some(port.unwrap_or(80)), name: None };
             policy.error_backend = self.service_backend(object, name, port);
         }
-        policy.auth = annotations.auth.as_ref().map(|spec| match spec {
-            AuthSpec::Broken => Auth::Broken,
-            AuthSpec::External(e) => Auth::External(Arc::new((**e).clone())),
-            AuthSpec::Basic { secret, map, challenge } => {
-                basic_auth(self.snapshot, object, secret, *map, challenge, &mut self.warnings)
+        policy.auth = match &annotations.auth {
+            Some(AuthSpec::Broken) => Some(Auth::Broken),
+            Some(AuthSpec::External(e)) => Some(Auth::External(Arc::new((**e).clone()))),
+            Some(AuthSpec::Basic { secret, map, challenge }) => {
+                Some(basic_auth(self.snapshot, object, secret, *map, challenge, &mut self.warnings))
             }
-        });
+            // The ConfigMap's global-auth-url, shared by every Ingress that takes it.
+            None if annotations.global_auth => self.settings.global_auth.clone(),
+            None => None,
+        };
         if let Some((name, port)) = &annotations.fallback {
             let port = match port.parse::<i32>() {
                 Ok(n) => ServiceBackendPort { number: Some(n), name: None },
@@ -298,6 +308,8 @@ impl<'a> TableBuilder<'a> {
             (None, Some(_)) => Err(Invalid::ResourceBackend),
             (None, None) => Err(Invalid::MissingBackend),
         };
+        let no_auth = self.settings.no_auth_locations.iter().any(|l| path.path().starts_with(l.as_str()));
+        let policy = if no_auth { origin.open_policy.clone() } else { origin.policy.clone() };
         match resolved {
             Ok((service, backend)) => Some(Route {
                 ssl_redirect: host.is_some_and(|h| self.redirects(origin.annotations, h)),
@@ -309,7 +321,7 @@ impl<'a> TableBuilder<'a> {
                 backend,
                 rewrite: None,
                 canary: None,
-                policy: origin.policy.clone(),
+                policy,
             }),
             Err(reason) => {
                 self.warn(&origin.object, reason);

@@ -270,3 +270,57 @@ fn server_aliases_serve_the_same_routes_unless_the_alias_has_rules() {
         "{r:?}"
     );
 }
+
+#[test]
+fn a_bad_global_auth_url_fails_closed_and_ingresses_can_opt_out() {
+    use sluice_controller::policy::Auth;
+    let mut world = World::new()
+        .with(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sluice", "namespace": "sys"},
+            "data": {"global-auth-url": "ftp://auth.internal/check", "global-auth-method": "BREW"}}))
+        .backend("a", &["127.0.0.2"]);
+    world.options.configmap = Some(("sys".into(), "sluice".into()));
+    let plain = ingress("plain", json!({"rules": [rule(Some("plain.test"), &[("Prefix", "/", "a")])]}));
+    let out = annotated(
+        "out",
+        json!({"rules": [rule(Some("out.test"), &[("Prefix", "/", "a"), ("Prefix", "/.well-known/acme-challenge", "a")])]}),
+        json!({"nginx.ingress.kubernetes.io/enable-global-auth": "false"}),
+    );
+    let t = world.with(plain).with(out).translate();
+    let auth = |host: &str, path: &str| t.table.lookup(host, path).expect("route").policy.auth.clone();
+    assert_eq!(
+        auth("plain.test", "/"),
+        Some(Auth::Broken),
+        "a bad global-auth-url refuses (503), never opens"
+    );
+    assert_eq!(auth("plain.test", "/.well-known/acme-challenge/x"), Some(Auth::Broken));
+    assert_eq!(auth("out.test", "/"), None, "enable-global-auth: false");
+    assert!(reasons(&t)
+        .iter()
+        .any(|r| matches!(r, Invalid::InvalidConfig { key, .. } if key == "global-auth-url")));
+
+    // no-auth-locations default to the ACME challenge path.
+    let mut world = World::new()
+        .with(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sluice", "namespace": "sys"},
+            "data": {"global-auth-url": "http://auth.internal/check"}}))
+        .backend("a", &["127.0.0.2"]);
+    world.options.configmap = Some(("sys".into(), "sluice".into()));
+    let acme = ingress(
+        "acme",
+        json!({"rules": [rule(Some("a.test"), &[("Prefix", "/", "a"), ("Prefix", "/.well-known/acme-challenge", "a")])]}),
+    );
+    let t = world.with(acme).translate();
+    assert!(matches!(t.table.lookup("a.test", "/").expect("route").policy.auth, Some(Auth::External(_))));
+    assert_eq!(t.table.lookup("a.test", "/.well-known/acme-challenge/t").expect("route").policy.auth, None);
+
+    // An empty global-auth-url is ingress-nginx's default: off, with no warning.
+    let mut world = World::new()
+        .with(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sluice", "namespace": "sys"},
+            "data": {"global-auth-url": ""}}))
+        .backend("a", &["127.0.0.2"]);
+    world.options.configmap = Some(("sys".into(), "sluice".into()));
+    let t = world
+        .with(ingress("p", json!({"rules": [rule(Some("p.test"), &[("Prefix", "/", "a")])]})))
+        .translate();
+    assert_eq!(t.table.lookup("p.test", "/").expect("route").policy.auth, None);
+    assert!(t.warnings.is_empty(), "{:?}", t.warnings);
+}

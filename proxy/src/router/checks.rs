@@ -1,5 +1,6 @@
 //! The access phase of a request, in nginx's order: the rate and connection limits
-//! (`limit_req`, `limit_conn`), then the source ranges (`allow`/`deny`), then authentication;
+//! (`limit_req`, `limit_conn`), then the source ranges (`allow`/`deny`) and authentication,
+//! joined as `satisfy` says;
 //! and the request-size checks (`large_client_header_buffers`, `client_max_body_size`).
 
 use http::header;
@@ -39,8 +40,15 @@ impl Router {
                 }
             }
         }
-        if !policy.source.is_empty() && !ctx.client.is_some_and(|c| policy.source.permits(c)) {
-            return Ok(Some(Local::new(403, "403 forbidden\n")?));
+        // nginx's access phase: with `satisfy all` both the source ranges and authentication
+        // must pass; with `satisfy any` one is enough, and when both refuse, authentication's
+        // answer (its 401 challenge, say) is the one sent.
+        let ranges =
+            (!policy.source.is_empty()).then(|| ctx.client.is_some_and(|c| policy.source.permits(c)));
+        match (ranges, policy.satisfy_any && policy.auth.is_some()) {
+            (Some(true), true) => return Ok(None),
+            (Some(false), false) => return Ok(Some(Local::new(403, "403 forbidden\n")?)),
+            _ => {}
         }
         if let Some(auth) = &policy.auth {
             let verdict = match auth {

@@ -13,7 +13,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use super::support::{annotate, ingress, ingress_class, manifests, service, Backends, Client, Sluice};
+use super::support::{
+    annotate, config_map, ingress, ingress_class, manifests, service, Backends, Client, Sluice,
+};
+use super::tls_client::acceptor;
 
 async fn get(
     c: &Client,
@@ -122,6 +125,11 @@ struct AuthService {
 }
 
 async fn auth_service(ip: &str) -> AuthService {
+    auth_service_with(ip, None).await
+}
+
+/// The test auth service, over TLS when `tls` is given.
+async fn auth_service_with(ip: &str, tls: Option<tokio_rustls::TlsAcceptor>) -> AuthService {
     let listener = TcpListener::bind((ip, 0)).await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let calls = Arc::new(AtomicUsize::new(0));
@@ -129,42 +137,51 @@ async fn auth_service(ip: &str) -> AuthService {
     let (c, l) = (calls.clone(), last.clone());
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let (c, l) = (c.clone(), l.clone());
+            let (c, l, tls) = (c.clone(), l.clone(), tls.clone());
             tokio::spawn(async move {
-                let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
-                    c.fetch_add(1, Ordering::SeqCst);
-                    *l.lock().expect("lock") = Some(req.headers().clone());
-                    let auth = req
-                        .headers()
-                        .get("authorization")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("")
-                        .to_owned();
-                    async move {
-                        let mut resp = Response::new(Full::new(Bytes::from_static(b"auth")));
-                        match auth.as_str() {
-                            "Bearer good" => {
-                                let h = resp.headers_mut();
-                                h.insert("x-auth-request-user", "alice".parse().expect("v"));
-                                h.insert("x-auth-request-email", "alice@example.com".parse().expect("v"));
-                                h.insert("x-not-copied", "secret".parse().expect("v"));
-                                h.insert("set-cookie", "_oauth2_proxy=abc; Path=/".parse().expect("v"));
-                            }
-                            "Bearer forbidden" => *resp.status_mut() = StatusCode::FORBIDDEN,
-                            _ => {
-                                *resp.status_mut() = StatusCode::UNAUTHORIZED;
-                                resp.headers_mut()
-                                    .insert("www-authenticate", "Bearer realm=\"test\"".parse().expect("v"));
-                            }
+                match tls {
+                    None => serve_auth(stream, c, l).await,
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(stream).await {
+                            serve_auth(stream, c, l).await
                         }
-                        Ok::<_, hyper::Error>(resp)
                     }
-                });
-                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                }
             });
         }
     });
     AuthService { port, calls, last }
+}
+
+async fn serve_auth<I>(stream: I, c: Arc<AtomicUsize>, l: Arc<Mutex<Option<http::HeaderMap>>>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
+        c.fetch_add(1, Ordering::SeqCst);
+        *l.lock().expect("lock") = Some(req.headers().clone());
+        let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        async move {
+            let mut resp = Response::new(Full::new(Bytes::from_static(b"auth")));
+            match auth.as_str() {
+                "Bearer good" => {
+                    let h = resp.headers_mut();
+                    h.insert("x-auth-request-user", "alice".parse().expect("v"));
+                    h.insert("x-auth-request-email", "alice@example.com".parse().expect("v"));
+                    h.insert("x-not-copied", "secret".parse().expect("v"));
+                    h.insert("set-cookie", "_oauth2_proxy=abc; Path=/".parse().expect("v"));
+                }
+                "Bearer forbidden" => *resp.status_mut() = StatusCode::FORBIDDEN,
+                _ => {
+                    *resp.status_mut() = StatusCode::UNAUTHORIZED;
+                    resp.headers_mut()
+                        .insert("www-authenticate", "Bearer realm=\"test\"".parse().expect("v"));
+                }
+            }
+            Ok::<_, hyper::Error>(resp)
+        }
+    });
+    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,4 +254,130 @@ async fn external_auth_like_oauth2_proxy() {
     assert_eq!(auth.calls.load(Ordering::SeqCst) - before, 3, "403 is not in auth-cache-duration");
 
     assert_eq!(get(&c, "down.test", "/", Some("Bearer good")).await.0, StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_auth_over_https_with_host_variable_and_relative_signin() {
+    let b = Backends::start("app", &["127.0.0.137"]).await;
+    // `$host` must resolve, so this auth service sits on localhost, with a self-signed
+    // certificate (not verified, as nginx's auth_request does not verify by default).
+    let auth = auth_service_with("127.0.0.1", Some(acceptor(&["localhost"]))).await;
+    let ing = annotate(
+        &ingress("oauth", "localhost", &[("Prefix", "/", "web")]),
+        &[
+            ("nginx.ingress.kubernetes.io/auth-url", &format!("https://$host:{}/oauth2/auth", auth.port)),
+            ("nginx.ingress.kubernetes.io/auth-signin", "/oauth2/start"),
+            ("nginx.ingress.kubernetes.io/auth-response-headers", "X-Auth-Request-User"),
+        ],
+    );
+    let dir = manifests(&[
+        ("class.yaml", ingress_class()),
+        ("svc.yaml", service("web", b.port, &["127.0.0.137"], true)),
+        ("oauth.yaml", ing),
+    ]);
+    let sluice = Sluice::start(dir).await;
+    let c = sluice.client();
+
+    let (status, _, body) = get(&c, "localhost", "/in", Some("Bearer good")).await;
+    assert_eq!(status, StatusCode::OK, "{body:?}\n{}", sluice.stderr());
+    let e: sluice_proxy::echo::Echo = serde_json::from_slice(&body).expect("echo");
+    assert_eq!(e.headers.get("x-auth-request-user").map(String::as_str), Some("alice"));
+    let seen = auth.last.lock().expect("lock").clone().expect("the auth service was asked");
+    assert_eq!(h(&seen, "host"), format!("localhost:{}", auth.port), "$host filled in from the request");
+    assert_eq!(h(&seen, "x-forwarded-proto"), "http");
+
+    let (status, headers, _) = get(&c, "localhost", "/in?x=1", None).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert_eq!(h(&headers, "location"), "/oauth2/start?rd=http%3A%2F%2Flocalhost%2Fin%3Fx%3D1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_auth_no_auth_locations_and_satisfy() {
+    let b = Backends::start("app", &["127.0.0.138"]).await;
+    let auth = auth_service("127.0.0.139").await;
+    let config = config_map(&[
+        ("global-auth-url", &format!("http://127.0.0.139:{}/auth", auth.port)),
+        ("global-auth-response-headers", "X-Auth-Request-User"),
+        ("no-auth-locations", "/.well-known/acme-challenge, /public"),
+    ]);
+    let basic = [
+        ("nginx.ingress.kubernetes.io/auth-type", "basic"),
+        ("nginx.ingress.kubernetes.io/auth-secret", "htpasswd"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut all = basic.to_vec();
+        all.extend_from_slice(extra);
+        all
+    };
+    let path = |name: &str, host: &str, p: &str| ingress(name, host, &[("Prefix", p, "web")]);
+    let dir = manifests(&[
+        ("class.yaml", ingress_class()),
+        ("config.yaml", config),
+        ("svc.yaml", service("web", b.port, &["127.0.0.138"], true)),
+        ("secret.yaml", opaque_secret("htpasswd", &[("auth", "alice:{PLAIN}pw")])),
+        ("foo.yaml", path("foo", "global.test", "/foo")),
+        (
+            "bar.yaml",
+            annotate(
+                &path("bar", "global.test", "/bar"),
+                &[("nginx.ingress.kubernetes.io/enable-global-auth", "false")],
+            ),
+        ),
+        ("public.yaml", path("public", "global.test", "/public")),
+        ("own.yaml", annotate(&path("own", "global.test", "/own"), &basic)),
+        (
+            "in.yaml",
+            annotate(
+                &path("in", "any-in.test", "/"),
+                &with(&[
+                    ("nginx.ingress.kubernetes.io/allowlist-source-range", "127.0.0.0/8"),
+                    ("nginx.ingress.kubernetes.io/satisfy", "any"),
+                ]),
+            ),
+        ),
+        (
+            "out.yaml",
+            annotate(
+                &path("out", "any-out.test", "/"),
+                &with(&[
+                    ("nginx.ingress.kubernetes.io/allowlist-source-range", "10.0.0.0/8"),
+                    ("nginx.ingress.kubernetes.io/satisfy", "any"),
+                ]),
+            ),
+        ),
+        (
+            "all.yaml",
+            annotate(
+                &path("all", "all.test", "/"),
+                &with(&[("nginx.ingress.kubernetes.io/allowlist-source-range", "127.0.0.0/8")]),
+            ),
+        ),
+    ]);
+    let sluice = Sluice::start_with(dir, &["--configmap", "demo/sluice-config"]).await;
+    let c = sluice.client();
+    let alice = "Basic YWxpY2U6cHc="; // alice:pw
+
+    // global-auth-url protects every Ingress without auth of its own ...
+    assert_eq!(get(&c, "global.test", "/foo", None).await.0, StatusCode::UNAUTHORIZED);
+    let (status, _, body) = get(&c, "global.test", "/foo", Some("Bearer good")).await;
+    assert_eq!(status, StatusCode::OK);
+    let e: sluice_proxy::echo::Echo = serde_json::from_slice(&body).expect("echo");
+    assert_eq!(e.headers.get("x-auth-request-user").map(String::as_str), Some("alice"));
+    // ... unless it opts out, its path is a no-auth location, or it has auth of its own.
+    assert_eq!(get(&c, "global.test", "/bar", None).await.0, StatusCode::OK, "enable-global-auth: false");
+    assert_eq!(get(&c, "global.test", "/public/x", None).await.0, StatusCode::OK, "no-auth-locations");
+    let calls = auth.calls.load(Ordering::SeqCst);
+    assert_eq!(get(&c, "global.test", "/own", Some("Bearer good")).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(get(&c, "global.test", "/own", Some(alice)).await.0, StatusCode::OK);
+    assert_eq!(auth.calls.load(Ordering::SeqCst), calls, "the Ingress's own basic auth replaces global auth");
+
+    // satisfy any: an allowed address needs no credentials; others may still authenticate.
+    assert_eq!(get(&c, "any-in.test", "/", None).await.0, StatusCode::OK);
+    let (status, headers, _) = get(&c, "any-out.test", "/", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "auth's answer wins over the range's 403");
+    assert!(h(&headers, "www-authenticate").starts_with("Basic"));
+    assert_eq!(get(&c, "any-out.test", "/", Some(alice)).await.0, StatusCode::OK);
+    // satisfy all (the default): both must pass.
+    assert_eq!(get(&c, "all.test", "/", None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(get(&c, "all.test", "/", Some(alice)).await.0, StatusCode::OK);
 }

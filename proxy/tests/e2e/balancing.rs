@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
-use rustls::pki_types::pem::PemObject;
 use tokio::net::TcpListener;
 
 use super::support::{
     annotate, ingress, ingress_class, manifests, service, wait_until, Backends, Client, Sluice,
 };
-use super::tls_client::certificate;
+use super::tls_client::acceptor;
 
 async fn endpoint_with_cookie(
     c: &Client,
@@ -93,17 +92,7 @@ async fn hash_by_and_persistent_affinity_keep_keys_on_their_endpoints() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_backends_with_and_without_verification() {
-    let (cert_pem, key_pem, _) = certificate(&["backend.internal"]);
-    let certs = rustls_pemfile_certs(&cert_pem);
-    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key");
-    let config =
-        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .expect("server config");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let acceptor = acceptor(&["backend.internal"]);
     let listener = TcpListener::bind("127.0.0.94:0").await.expect("bind");
     let local: SocketAddr = listener.local_addr().expect("addr");
     let server = tokio::spawn(async move {
@@ -151,10 +140,4 @@ async fn https_backends_with_and_without_verification() {
     let (status, _, _) = c.get("plain.test", "/").await.expect("response");
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     server.abort();
-}
-
-fn rustls_pemfile_certs(pem: &str) -> Vec<rustls::pki_types::CertificateDer<'static>> {
-    rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .expect("certs")
 }

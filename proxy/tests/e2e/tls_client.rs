@@ -134,6 +134,23 @@ pub fn certificate(names: &[&str]) -> (String, String, Vec<u8>) {
     (cert.pem(), key.serialize_pem(), cert.der().to_vec())
 }
 
+/// A TLS acceptor for test servers behind Sluice (HTTPS backends, HTTPS auth services), with a
+/// fresh self-signed certificate for `names`.
+pub fn acceptor(names: &[&str]) -> tokio_rustls::TlsAcceptor {
+    use rustls::pki_types::pem::PemObject;
+    let (cert_pem, key_pem, _) = certificate(names);
+    let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes()).collect::<Result<_, _>>().expect("certs");
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key");
+    let config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("server config");
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
 /// A `kubernetes.io/tls` Secret in `demo` (with `stringData`, as a manifest may carry it).
 pub fn secret(name: &str, cert_pem: &str, key_pem: &str) -> String {
     let indent = |s: &str| s.lines().map(|l| format!("    {l}\n")).collect::<String>();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 
 use super::Reader;
-use crate::policy::{ExternalAuth, UrlPart};
+use crate::policy::{render_url, ExternalAuth, UrlPart};
 use crate::translate::values;
 
 /// What the auth annotations ask for, before the Secret is read.
@@ -32,8 +32,8 @@ pub enum AuthSpec {
 }
 
 pub(super) fn parse(r: &mut Reader<'_>) -> Option<AuthSpec> {
-    if r.get("auth-url").is_some() {
-        return Some(external(r).map_or(AuthSpec::Broken, |e| AuthSpec::External(Box::new(e))));
+    if let Some(external) = parse_external(r) {
+        return Some(external);
     }
     let kind = r.get("auth-type")?;
     if kind != "basic" {
@@ -67,13 +67,22 @@ pub(super) fn parse(r: &mut Reader<'_>) -> Option<AuthSpec> {
     Some(AuthSpec::Basic { secret, map, challenge })
 }
 
+/// External auth when `auth-url` is set and not empty (ingress-nginx's "off"): complete, or
+/// `Broken` when the URL is unusable.
+pub(super) fn parse_external(r: &mut Reader<'_>) -> Option<AuthSpec> {
+    r.get("auth-url").filter(|v| !v.is_empty())?;
+    Some(external(r).map_or(AuthSpec::Broken, |e| AuthSpec::External(Box::new(e))))
+}
+
 fn external(r: &mut Reader<'_>) -> Option<ExternalAuth> {
     let url = r.parse("auth-url", |v| {
-        let uri: http::Uri = v.parse().map_err(|_| "not a URL")?;
-        match (uri.scheme_str(), uri.host()) {
-            (Some("http"), Some(_)) => Ok(uri),
-            (Some("https"), _) => Err("https auth URLs are not supported yet; use the in-cluster http URL"),
-            _ => Err("must be an absolute http URL"),
+        let parts = url_parts(v, false)?;
+        // The variables can only fill in text; a sample request shows the shape is a URL.
+        let sample: http::Uri =
+            render_url(&parts, "https", "host.example", "/p?q").parse().map_err(|_| "not a URL")?;
+        match (sample.scheme_str(), sample.host()) {
+            (Some("http" | "https"), Some(_)) => Ok(parts),
+            _ => Err("must be an absolute http or https URL"),
         }
     })?;
     let method = r
@@ -84,7 +93,7 @@ fn external(r: &mut Reader<'_>) -> Option<ExternalAuth> {
             _ => Err("not an HTTP method"),
         })
         .unwrap_or(http::Method::GET);
-    let signin = r.parse("auth-signin", signin_parts);
+    let signin = r.parse("auth-signin", |v| url_parts(v, true));
     let redirect_param = r
         .parse("auth-signin-redirect-param", |v| {
             (!v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
@@ -122,10 +131,16 @@ fn external(r: &mut Reader<'_>) -> Option<ExternalAuth> {
     })
 }
 
-/// `auth-signin`: an http(s) URL with a few nginx variables, parsed into parts (never templated).
-fn signin_parts(v: &str) -> Result<Vec<UrlPart>, &'static str> {
-    if !(v.starts_with("http://") || v.starts_with("https://")) {
-        return Err("must be an absolute http or https URL");
+/// `auth-url` or `auth-signin`: an http(s) URL (or, when `relative` is allowed, an absolute
+/// path) with a few nginx variables, parsed into parts (never templated).
+fn url_parts(v: &str, relative: bool) -> Result<Vec<UrlPart>, &'static str> {
+    let absolute = v.starts_with("http://") || v.starts_with("https://");
+    if !(absolute || relative && v.starts_with('/') && !v.starts_with("//")) {
+        return Err(if relative {
+            "must be an http or https URL, or a path"
+        } else {
+            "must be an absolute http or https URL"
+        });
     }
     if v.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b'"') {
         return Err("must not contain spaces, quotes or control characters");
@@ -139,11 +154,16 @@ fn signin_parts(v: &str) -> Result<Vec<UrlPart>, &'static str> {
         let after = &rest[i + 1..];
         let len = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
         parts.push(match &after[..len] {
-            "host" | "http_host" => UrlPart::Host,
+            "host" => UrlPart::Host,
+            "http_host" => UrlPart::HttpHost,
             "scheme" | "pass_access_scheme" => UrlPart::Scheme,
             "request_uri" => UrlPart::RequestUri,
             "escaped_request_uri" => UrlPart::EscapedRequestUri,
-            _ => return Err("variables must be $host, $scheme, $request_uri or $escaped_request_uri"),
+            _ => {
+                return Err(
+                    "variables must be $host, $http_host, $scheme, $request_uri or $escaped_request_uri",
+                )
+            }
         });
         rest = &after[len..];
     }
@@ -162,14 +182,14 @@ fn cache_durations(v: &str) -> Result<Vec<(u16, Duration)>, &'static str> {
             pending.push(code);
             continue;
         }
-        let (digits, unit) = token.split_at(token.len() - 1);
-        let n: u64 = digits.parse().map_err(|_| "expected status codes followed by a duration such as 5m")?;
-        let d = match unit {
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
+        let (digits, scale) = match token.as_bytes()[token.len() - 1] {
+            b's' => (&token[..token.len() - 1], 1),
+            b'm' => (&token[..token.len() - 1], 60),
+            b'h' => (&token[..token.len() - 1], 3600),
             _ => return Err("durations end in s, m or h"),
         };
+        let n: u64 = digits.parse().map_err(|_| "expected status codes followed by a duration such as 5m")?;
+        let d = Duration::from_secs(n.checked_mul(scale).ok_or("duration too long")?);
         let codes = if pending.is_empty() {
             vec![200, 201, 204, 206, 301, 302, 303, 304, 307, 308]
         } else {
@@ -181,4 +201,28 @@ fn cache_durations(v: &str) -> Result<Vec<(u16, Duration)>, &'static str> {
         return Err("expected status codes followed by a duration such as 5m");
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cache_durations;
+    use std::time::Duration;
+
+    #[test]
+    fn cache_durations_take_status_lists_and_reject_odd_units() {
+        let parsed = cache_durations("200 202 5m, 401 10s").expect("valid");
+        assert_eq!(
+            parsed,
+            vec![
+                (200, Duration::from_secs(300)),
+                (202, Duration::from_secs(300)),
+                (401, Duration::from_secs(10))
+            ]
+        );
+        assert_eq!(cache_durations("1h").expect("valid").len(), 10, "no codes means nginx's default set");
+        // A multi-byte last character once split a string inside a character.
+        for bad in ["5é", "200 5x", "200", "h", "200 99999999999999999h"] {
+            assert!(cache_durations(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
 }

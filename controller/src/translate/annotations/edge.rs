@@ -1,7 +1,7 @@
 //! The edge annotations: source ranges (`whitelist-source-range` / `allowlist-source-range`,
-//! `denylist-source-range`) and rate limits (`limit-rps`, `limit-rpm`, `limit-connections`,
-//! `limit-burst-multiplier`, `limit-whitelist` / `limit-allowlist`). An annotation replaces the
-//! ConfigMap's list of the same kind, as in ingress-nginx.
+//! `denylist-source-range`), `satisfy`, and rate limits (`limit-rps`, `limit-rpm`,
+//! `limit-connections`, `limit-burst-multiplier`, `limit-whitelist` / `limit-allowlist`). An
+//! annotation replaces the ConfigMap's list of the same kind, as in ingress-nginx.
 
 use super::Reader;
 use crate::client::cidr_list;
@@ -19,6 +19,13 @@ pub(super) fn parse(r: &mut Reader<'_>, settings: &GlobalSettings, policy: &mut 
     }
     if let Some(deny) = r.parse("denylist-source-range", cidr_list) {
         policy.source.deny = deny;
+    }
+    if let Some(any) = r.parse("satisfy", |v| match v {
+        "any" => Ok(true),
+        "all" => Ok(false),
+        _ => Err("must be any or all"),
+    }) {
+        policy.satisfy_any = any;
     }
     let count = |v: &str| match v.parse::<u32>() {
         Ok(n) if n <= MAX_LIMIT => Ok(n),

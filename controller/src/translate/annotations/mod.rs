@@ -11,6 +11,7 @@ mod redirect;
 mod upstream;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use http::HeaderValue;
 use k8s_openapi::api::networking::v1::Ingress;
@@ -22,8 +23,8 @@ use super::compat::{self, Support};
 use super::config::GlobalSettings;
 use super::values::{self, MAX_VALUE};
 use super::warning::{Invalid, Warning};
-use crate::policy::RoutePolicy;
-use crate::snapshot::ObjectRef;
+use crate::policy::{Auth, RoutePolicy};
+use crate::snapshot::{ObjectKind, ObjectRef};
 
 /// The annotation prefix ingress-nginx uses.
 pub const PREFIX: &str = "nginx.ingress.kubernetes.io/";
@@ -54,6 +55,9 @@ pub struct IngressAnnotations {
     pub fallback: Option<(String, String)>,
     /// Authentication (the Secret of basic auth is read by the caller).
     pub auth: Option<AuthSpec>,
+    /// `enable-global-auth` (true): without auth of its own, the Ingress gets the ConfigMap's
+    /// `global-auth-url`.
+    pub global_auth: bool,
     /// Everything that goes into the routes (backends are resolved by the caller).
     pub policy: RoutePolicy,
 }
@@ -66,17 +70,20 @@ impl IngressAnnotations {
     }
 }
 
-/// Reads annotation values of one Ingress, reporting bad ones.
+/// Reads annotation values of one Ingress (or the `global-*` keys of the ConfigMap), reporting
+/// bad ones.
 pub(super) struct Reader<'a> {
     map: &'a BTreeMap<String, String>,
+    /// `PREFIX` for annotations, `global-` for the ConfigMap's global auth keys.
+    prefix: &'a str,
     object: &'a ObjectRef,
     warnings: &'a mut Vec<Warning>,
 }
 
 impl<'a> Reader<'a> {
-    /// The trimmed value of `PREFIX + name`, if present and not too long.
+    /// The trimmed value of `prefix + name`, if present and not too long.
     pub fn get(&mut self, name: &str) -> Option<&'a str> {
-        self.get_full(&format!("{PREFIX}{name}"))
+        self.get_full(&format!("{}{name}", self.prefix))
     }
 
     /// The trimmed value of the annotation `full`, if present and not too long.
@@ -89,22 +96,28 @@ impl<'a> Reader<'a> {
         Some(value)
     }
 
-    /// Reports an invalid value of `PREFIX + name`.
+    /// Reports an invalid value of `prefix + name`.
     pub fn invalid(&mut self, name: &str, value: &str, reason: &'static str) {
-        self.invalid_full(&format!("{PREFIX}{name}"), value, reason);
+        self.invalid_full(&format!("{}{name}", self.prefix), value, reason);
     }
 
-    /// Reports an invalid value of the annotation `full`.
+    /// Reports an invalid value of the annotation (or ConfigMap key) `full`.
     pub fn invalid_full(&mut self, full: &str, value: &str, reason: &'static str) {
-        let reason =
-            Invalid::InvalidAnnotation { annotation: full.to_owned(), value: value.to_owned(), reason };
+        let (key, value) = (full.to_owned(), value.to_owned());
+        let reason = match self.object.kind {
+            ObjectKind::ConfigMap => Invalid::InvalidConfig { key, value, reason },
+            _ => Invalid::InvalidAnnotation { annotation: key, value, reason },
+        };
         self.warnings.push(Warning { object: self.object.clone(), reason });
     }
 
     /// Reports a pattern that does not compile.
     pub fn invalid_regex(&mut self, name: &str, pattern: &str, reason: String) {
-        let reason =
-            Invalid::InvalidRegex { what: format!("{PREFIX}{name}"), pattern: pattern.to_owned(), reason };
+        let reason = Invalid::InvalidRegex {
+            what: format!("{}{name}", self.prefix),
+            pattern: pattern.to_owned(),
+            reason,
+        };
         self.warnings.push(Warning { object: self.object.clone(), reason });
     }
 
@@ -133,11 +146,15 @@ pub fn parse(
     settings: &GlobalSettings,
     warnings: &mut Vec<Warning>,
 ) -> IngressAnnotations {
-    let mut parsed = IngressAnnotations { policy: settings.policy.clone(), ..IngressAnnotations::default() };
+    let mut parsed = IngressAnnotations {
+        policy: settings.policy.clone(),
+        global_auth: true,
+        ..IngressAnnotations::default()
+    };
     let Some(map) = ingress.metadata.annotations.as_ref() else {
         return parsed;
     };
-    let mut r = Reader { map, object, warnings };
+    let mut r = Reader { map, prefix: PREFIX, object, warnings };
     parsed.ssl_redirect = r.parse("ssl-redirect", values::boolean);
     parsed.force_ssl_redirect = r.parse("force-ssl-redirect", values::boolean);
     redirect::parse(&mut r, &mut parsed);
@@ -147,8 +164,25 @@ pub fn parse(
     upstream::parse(&mut r, &mut parsed);
     edge::parse(&mut r, settings, &mut parsed.policy);
     parsed.auth = auth::parse(&mut r);
+    parsed.global_auth = r.parse("enable-global-auth", values::boolean).unwrap_or(true);
     report_unsupported(map.keys(), object, warnings);
     parsed
+}
+
+/// The ConfigMap's `global-auth-*` keys (`global-auth-url`, `-method`, `-signin`,
+/// `-signin-redirect-param`, `-response-headers`, `-request-redirect`, `-cache-key`,
+/// `-cache-duration`, `-always-set-cookie`): external auth for every route whose Ingress has no
+/// auth of its own and does not set `enable-global-auth: "false"`. A bad URL fails closed (503).
+pub fn global_auth(
+    data: &BTreeMap<String, String>,
+    object: &ObjectRef,
+    warnings: &mut Vec<Warning>,
+) -> Option<Auth> {
+    let mut r = Reader { map: data, prefix: "global-", object, warnings };
+    match auth::parse_external(&mut r)? {
+        AuthSpec::External(external) => Some(Auth::External(Arc::new(*external))),
+        _ => Some(Auth::Broken),
+    }
 }
 
 /// One warning per Ingress listing the `nginx.ingress.kubernetes.io/*` annotations that Sluice
