@@ -47,6 +47,8 @@ pub struct RoutePolicy {
     pub limits: Option<RateLimits>,
     /// `auth-type: basic` or `auth-url` (or the ConfigMap's `global-auth-url`).
     pub auth: Option<Auth>,
+    /// `limit-rate` / `limit-rate-after`: how fast response bodies are sent (per request).
+    pub response_rate: ResponseRate,
     /// `satisfy: any`: a client the source ranges permit skips authentication, and one they
     /// refuse may still authenticate (nginx's `satisfy any`). The default is `all`.
     pub satisfy_any: bool,
@@ -70,7 +72,32 @@ impl Default for RoutePolicy {
             limits: None,
             auth: None,
             satisfy_any: false,
+            response_rate: ResponseRate::default(),
         }
+    }
+}
+
+/// nginx's `limit_rate` / `limit_rate_after`: after `after` bytes of a response body, the rest
+/// is sent at most `bytes_per_second` fast. The annotations count in kilobytes, the ConfigMap
+/// keys in bytes (as ingress-nginx writes them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResponseRate {
+    /// The rate; 0 is unlimited.
+    pub bytes_per_second: u64,
+    /// Bytes sent at full speed first.
+    pub after: u64,
+}
+
+impl ResponseRate {
+    /// How long to wait before sending more, when `sent` body bytes have gone out (counting the
+    /// chunk about to go) over `elapsed` since the first limited byte.
+    pub fn delay(&self, sent: u64, elapsed: Duration) -> Option<Duration> {
+        if self.bytes_per_second == 0 || sent <= self.after {
+            return None;
+        }
+        let limited = (sent - self.after) as f64;
+        let due = Duration::from_secs_f64(limited / self.bytes_per_second as f64);
+        due.checked_sub(elapsed).filter(|d| !d.is_zero())
     }
 }
 
@@ -493,5 +520,21 @@ mod tests {
         assert!(!cors.allows(Some("http://a.foo.com")));
         assert!(!cors.allows(Some("https://evilfoo.com")));
         assert!(!cors.allows(None));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_rate_delays_only_bytes_past_the_free_allowance() {
+        let rate = ResponseRate { bytes_per_second: 1000, after: 500 };
+        assert_eq!(rate.delay(500, Duration::ZERO), None, "within limit-rate-after");
+        assert_eq!(rate.delay(1500, Duration::ZERO), Some(Duration::from_secs(1)));
+        assert_eq!(rate.delay(1500, Duration::from_millis(400)), Some(Duration::from_millis(600)));
+        assert_eq!(rate.delay(1500, Duration::from_secs(2)), None, "already slow enough");
+        let off = ResponseRate { bytes_per_second: 0, after: 0 };
+        assert_eq!(off.delay(u64::MAX, Duration::ZERO), None);
     }
 }

@@ -108,6 +108,18 @@ async fn handle(
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }
     let status = requested_status(&req);
+    // `?bytes=N` answers with N bytes of `x` (at most 16 MiB) instead of the JSON description:
+    // a large body for bandwidth tests.
+    let size = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("bytes=")))
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(size) = size {
+        let mut response = Response::new(Full::new(Bytes::from(vec![b'x'; size.min(16 << 20)])));
+        *response.status_mut() = status;
+        return Ok(response);
+    }
     let method = req.method().to_string();
     let uri = req.uri().to_string();
     let body = req.into_body().collect().await?.to_bytes();

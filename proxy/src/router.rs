@@ -71,6 +71,8 @@ pub struct RequestCtx {
     set_cookie: Option<String>,
     cors_origin: Option<HeaderValue>,
     body_seen: u64,
+    /// Response body bytes sent, and when the first one past `limit-rate-after` went out.
+    body_sent: (u64, Option<Instant>),
     error_page: Option<Bytes>,
     request_id: String,
 }
@@ -158,6 +160,7 @@ impl ProxyHttp for Router {
             set_cookie: None,
             cors_origin: None,
             body_seen: 0,
+            body_sent: (0, None),
             error_page: None,
             request_id: String::new(),
         }
@@ -479,6 +482,16 @@ impl ProxyHttp for Router {
     ) -> Result<Option<std::time::Duration>> {
         if ctx.error_page.is_some() {
             *body = if end_of_stream { ctx.error_page.take() } else { None };
+        }
+        // `limit-rate`: Pingora waits the returned time before it sends this chunk on.
+        let rate = ctx.route.as_ref().map(|r| r.policy.response_rate).unwrap_or_default();
+        if let (true, Some(chunk)) = (rate.bytes_per_second > 0, body.as_ref()) {
+            let (sent, first_limited) = &mut ctx.body_sent;
+            *sent += chunk.len() as u64;
+            if *sent > rate.after {
+                let since = *first_limited.get_or_insert_with(Instant::now);
+                return Ok(rate.delay(*sent, since.elapsed()));
+            }
         }
         Ok(None)
     }

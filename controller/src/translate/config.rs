@@ -231,6 +231,13 @@ fn read_edge(data: &BTreeMap<String, String>, settings: &mut GlobalSettings, inv
         Ok(code @ 400..=599) => Ok(code),
         _ => Err("must be a status code from 400 to 599"),
     };
+    let bytes = |v: &str| v.parse::<u64>().map_err(|_| "must be a number of bytes");
+    if let Some(rate) = value(data, "limit-rate", invalid, bytes) {
+        settings.policy.response_rate.bytes_per_second = rate;
+    }
+    if let Some(after) = value(data, "limit-rate-after", invalid, bytes) {
+        settings.policy.response_rate.after = after;
+    }
     if let Some(code) = value(data, "limit-req-status-code", invalid, status) {
         settings.limit_req_status = code;
     }

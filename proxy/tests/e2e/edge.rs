@@ -186,3 +186,38 @@ async fn header_size_limits_follow_large_client_header_buffers() {
     assert_eq!(send("/".into(), many).await, StatusCode::BAD_REQUEST, "over 4 x 8k in all");
     assert_eq!(send(format!("/{}", big(9000)), vec![]).await, StatusCode::URI_TOO_LONG);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_rate_slows_response_bodies_after_the_free_allowance() {
+    let b = Backends::start("big", &["127.0.0.140"]).await;
+    let slow = annotate(
+        &ingress("slow", "slow.test", &[("Prefix", "/", "big")]),
+        &[
+            ("nginx.ingress.kubernetes.io/limit-rate", "8"),
+            ("nginx.ingress.kubernetes.io/limit-rate-after", "16"),
+        ],
+    );
+    let dir = manifests(&[
+        ("class.yaml", ingress_class()),
+        ("svc.yaml", service("big", b.port, &["127.0.0.140"], true)),
+        ("slow.yaml", slow),
+        ("fast.yaml", ingress("fast", "fast.test", &[("Prefix", "/", "big")])),
+    ]);
+    let sluice = Sluice::start(dir).await;
+    let c = sluice.client();
+    let timed = |host: &'static str, bytes: usize| {
+        let c = &c;
+        async move {
+            let started = std::time::Instant::now();
+            let (status, _, body) = c.get(host, &format!("/?bytes={bytes}")).await.expect("response");
+            assert_eq!((status, body.len()), (StatusCode::OK, bytes), "{host}");
+            started.elapsed()
+        }
+    };
+    // 16 KiB go at full speed, the next 16 KiB at 8 KiB/s: at least 2 s in all.
+    let limited = timed("slow.test", 32 * 1024).await;
+    assert!(limited >= Duration::from_millis(1900), "the limited body took only {limited:?}");
+    let free = timed("slow.test", 16 * 1024).await;
+    let unlimited = timed("fast.test", 32 * 1024).await;
+    assert!(free < limited && unlimited < limited, "{free:?} / {unlimited:?} vs {limited:?}");
+}

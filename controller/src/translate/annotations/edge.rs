@@ -1,7 +1,8 @@
 //! The edge annotations: source ranges (`whitelist-source-range` / `allowlist-source-range`,
-//! `denylist-source-range`), `satisfy`, and rate limits (`limit-rps`, `limit-rpm`,
-//! `limit-connections`, `limit-burst-multiplier`, `limit-whitelist` / `limit-allowlist`). An
-//! annotation replaces the ConfigMap's list of the same kind, as in ingress-nginx.
+//! `denylist-source-range`), `satisfy`, rate limits (`limit-rps`, `limit-rpm`,
+//! `limit-connections`, `limit-burst-multiplier`, `limit-whitelist` / `limit-allowlist`) and
+//! bandwidth limits (`limit-rate`, `limit-rate-after`). An annotation replaces the ConfigMap's
+//! value of the same kind, as in ingress-nginx.
 
 use super::Reader;
 use crate::client::cidr_list;
@@ -10,6 +11,8 @@ use crate::translate::config::GlobalSettings;
 
 /// The largest rate or connection count accepted.
 const MAX_LIMIT: u32 = 1_000_000;
+/// The largest `limit-rate` (KB/s) or `limit-rate-after` (KB) accepted.
+const MAX_KILOBYTES: u64 = 1_000_000_000;
 
 pub(super) fn parse(r: &mut Reader<'_>, settings: &GlobalSettings, policy: &mut RoutePolicy) {
     let allow =
@@ -26,6 +29,16 @@ pub(super) fn parse(r: &mut Reader<'_>, settings: &GlobalSettings, policy: &mut 
         _ => Err("must be any or all"),
     }) {
         policy.satisfy_any = any;
+    }
+    let kilobytes = |v: &str| match v.parse::<u64>() {
+        Ok(n) if n <= MAX_KILOBYTES => Ok(n * 1024),
+        _ => Err("must be a number of kilobytes from 0 to 1000000000"),
+    };
+    if let Some(rate) = r.parse("limit-rate", kilobytes) {
+        policy.response_rate.bytes_per_second = rate;
+    }
+    if let Some(after) = r.parse("limit-rate-after", kilobytes) {
+        policy.response_rate.after = after;
     }
     let count = |v: &str| match v.parse::<u32>() {
         Ok(n) if n <= MAX_LIMIT => Ok(n),
