@@ -13,6 +13,11 @@ use crate::client::SourceRanges;
 use crate::table::Backend;
 
 pub use crate::rewrite::{Rewrite, TargetPart};
+pub use auth::{escape_component, host_name, render_url, Auth, ExternalAuth, UrlPart};
+pub use response::{HeaderRewrites, ResponseRate};
+
+mod auth;
+mod response;
 
 /// The per-route behaviour. Routes of one Ingress share one `Arc<RoutePolicy>`.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +52,8 @@ pub struct RoutePolicy {
     pub limits: Option<RateLimits>,
     /// `auth-type: basic` or `auth-url` (or the ConfigMap's `global-auth-url`).
     pub auth: Option<Auth>,
+    /// `proxy-redirect-*` and `proxy-cookie-*`: rewrites of upstream response headers.
+    pub header_rewrites: HeaderRewrites,
     /// `limit-rate` / `limit-rate-after`: how fast response bodies are sent (per request).
     pub response_rate: ResponseRate,
     /// `satisfy: any`: a client the source ranges permit skips authentication, and one they
@@ -73,31 +80,8 @@ impl Default for RoutePolicy {
             auth: None,
             satisfy_any: false,
             response_rate: ResponseRate::default(),
+            header_rewrites: HeaderRewrites::default(),
         }
-    }
-}
-
-/// nginx's `limit_rate` / `limit_rate_after`: after `after` bytes of a response body, the rest
-/// is sent at most `bytes_per_second` fast. The annotations count in kilobytes, the ConfigMap
-/// keys in bytes (as ingress-nginx writes them).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ResponseRate {
-    /// The rate; 0 is unlimited.
-    pub bytes_per_second: u64,
-    /// Bytes sent at full speed first.
-    pub after: u64,
-}
-
-impl ResponseRate {
-    /// How long to wait before sending more, when `sent` body bytes have gone out (counting the
-    /// chunk about to go) over `elapsed` since the first limited byte.
-    pub fn delay(&self, sent: u64, elapsed: Duration) -> Option<Duration> {
-        if self.bytes_per_second == 0 || sent <= self.after {
-            return None;
-        }
-        let limited = (sent - self.after) as f64;
-        let due = Duration::from_secs_f64(limited / self.bytes_per_second as f64);
-        due.checked_sub(elapsed).filter(|d| !d.is_zero())
     }
 }
 
@@ -119,102 +103,6 @@ pub struct RateLimits {
     pub status: u16,
     /// The ConfigMap's `limit-conn-status-code` (503): the status when too many are in flight.
     pub connection_status: u16,
-}
-
-/// Authentication in front of a route.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Auth {
-    /// `auth-type: basic`: the `WWW-Authenticate` value and the users of `auth-secret`.
-    Basic {
-        /// `Basic realm="..."` from `auth-realm`.
-        challenge: HeaderValue,
-        /// The users.
-        users: Arc<crate::htpasswd::Htpasswd>,
-    },
-    /// `auth-url` and its companions.
-    External(Arc<ExternalAuth>),
-    /// The auth annotations are unusable (a missing Secret, a bad URL): every request is refused
-    /// with 503 rather than served unauthenticated.
-    Broken,
-}
-
-/// External authentication (`auth-url`), compatible with oauth2-proxy deployments.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExternalAuth {
-    /// `auth-url`: an `http://` or `https://` URL, with the variables of [`UrlPart`] evaluated
-    /// per request (`https://$host/oauth2/auth`); its host is resolved per request.
-    pub url: Vec<UrlPart>,
-    /// `auth-method` (GET).
-    pub method: http::Method,
-    /// `auth-signin`: where 401s are redirected, with `$host`, `$scheme`, `$request_uri`,
-    /// `$escaped_request_uri` evaluated per request.
-    pub signin: Option<Vec<UrlPart>>,
-    /// `auth-signin-redirect-param` (`rd`): added with the original URL unless present.
-    pub redirect_param: String,
-    /// `auth-response-headers`: copied from the auth response to the upstream request.
-    pub response_headers: Vec<HeaderName>,
-    /// `auth-request-redirect`: the `X-Auth-Request-Redirect` value (default: the request URI).
-    pub request_redirect: Option<HeaderValue>,
-    /// `auth-cache-key`: the cache key, evaluated per request (no cache when unset).
-    pub cache_key: Option<Vec<HashPart>>,
-    /// `auth-cache-duration` (`200 202 401 5m`): which auth answers are cached, for how long.
-    pub cache_for: Vec<(u16, Duration)>,
-    /// `auth-always-set-cookie`: pass the auth response's `Set-Cookie` on every answer.
-    pub always_set_cookie: bool,
-}
-
-/// Writes an `auth-url` or `auth-signin` URL for one request.
-pub fn render_url(parts: &[UrlPart], scheme: &str, host: &str, request_uri: &str) -> String {
-    let mut out = String::new();
-    for part in parts {
-        match part {
-            UrlPart::Literal(s) => out.push_str(s),
-            UrlPart::Host => out.push_str(host_name(host)),
-            UrlPart::HttpHost => out.push_str(host),
-            UrlPart::Scheme => out.push_str(scheme),
-            UrlPart::RequestUri => out.push_str(request_uri),
-            UrlPart::EscapedRequestUri => out.push_str(&escape_component(request_uri)),
-        }
-    }
-    out
-}
-
-/// nginx's `$host`: the Host header without its port (`[::1]:80` gives `[::1]`).
-pub fn host_name(host: &str) -> &str {
-    match host.rfind(']') {
-        Some(end) if host.starts_with('[') => &host[..=end],
-        _ => host.split(':').next().unwrap_or(host),
-    }
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters (a query value).
-pub fn escape_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// A piece of an `auth-url` or `auth-signin` URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UrlPart {
-    /// Text copied as is.
-    Literal(String),
-    /// `$host`: the request's host name, without a port.
-    Host,
-    /// `$http_host`: the Host header as sent, port included.
-    HttpHost,
-    /// `$scheme` / `$pass_access_scheme`: `http` or `https`.
-    Scheme,
-    /// `$request_uri`: path and query as sent.
-    RequestUri,
-    /// `$escaped_request_uri`: the same, percent-encoded for a query value.
-    EscapedRequestUri,
 }
 
 /// A fixed redirect (`permanent-redirect`, `temporal-redirect`).
@@ -370,6 +258,8 @@ pub struct Affinity {
     pub cookie_name: String,
     /// `session-cookie-path` (default: the route's path).
     pub path: Option<String>,
+    /// `session-cookie-domain` (default: none, a host-only cookie).
+    pub domain: Option<String>,
     /// `session-cookie-max-age`, in seconds.
     pub max_age: Option<u64>,
     /// `session-cookie-expires`, in seconds from now.
@@ -520,21 +410,5 @@ mod tests {
         assert!(!cors.allows(Some("http://a.foo.com")));
         assert!(!cors.allows(Some("https://evilfoo.com")));
         assert!(!cors.allows(None));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn response_rate_delays_only_bytes_past_the_free_allowance() {
-        let rate = ResponseRate { bytes_per_second: 1000, after: 500 };
-        assert_eq!(rate.delay(500, Duration::ZERO), None, "within limit-rate-after");
-        assert_eq!(rate.delay(1500, Duration::ZERO), Some(Duration::from_secs(1)));
-        assert_eq!(rate.delay(1500, Duration::from_millis(400)), Some(Duration::from_millis(600)));
-        assert_eq!(rate.delay(1500, Duration::from_secs(2)), None, "already slow enough");
-        let off = ResponseRate { bytes_per_second: 0, after: 0 };
-        assert_eq!(off.delay(u64::MAX, Duration::ZERO), None);
     }
 }

@@ -108,6 +108,16 @@ async fn handle(
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }
     let status = requested_status(&req);
+    // Each `X-Echo-Response-Header: NAME: VALUE` request header is added to the response.
+    let extra: Vec<(header::HeaderName, header::HeaderValue)> = req
+        .headers()
+        .get_all("x-echo-response-header")
+        .iter()
+        .filter_map(|v| {
+            let (name, value) = v.to_str().ok()?.split_once(':')?;
+            Some((name.trim().parse().ok()?, value.trim().parse().ok()?))
+        })
+        .collect();
     // `?bytes=N` answers with N bytes of `x` (at most 16 MiB) instead of the JSON description:
     // a large body for bandwidth tests.
     let size = req
@@ -139,6 +149,9 @@ async fn handle(
     h.insert(header::SERVER, header::HeaderValue::from_static("sluice-echo"));
     if let Ok(v) = name.parse() {
         h.insert("x-backend", v);
+    }
+    for (name, value) in extra {
+        h.append(name, value);
     }
     Ok(response)
 }

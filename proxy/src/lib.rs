@@ -9,6 +9,7 @@ pub mod cors;
 pub mod echo;
 pub mod error_pages;
 pub mod forwarding;
+pub mod header_rewrites;
 pub mod lifecycle;
 pub mod limits;
 pub mod lint;

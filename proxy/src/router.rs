@@ -30,7 +30,7 @@ use crate::respond::Local;
 use crate::subrequest::Subrequests;
 use crate::traffic::{self, RequestFacts, Target};
 use crate::upstream::{self, Attempts};
-use crate::{cors, redirects};
+use crate::{cors, header_rewrites, redirects};
 
 mod checks;
 mod error_page;
@@ -403,7 +403,8 @@ impl ProxyHttp for Router {
     }
 
     /// Asks for another endpoint when the status is one `proxy-next-upstream` lists and an
-    /// attempt is left (the response is then discarded, as nginx does).
+    /// attempt is left (the response is then discarded, as nginx does); otherwise applies the
+    /// `proxy-redirect-*` and `proxy-cookie-*` rewrites.
     async fn upstream_response_filter(
         &self,
         session: &mut Session,
@@ -421,6 +422,9 @@ impl ProxyHttp for Router {
             && ctx.attempts.another_allowed(next)
         {
             return Error::e_explain(ErrorType::HTTPStatus(status), "proxy-next-upstream status");
+        }
+        if !route.policy.header_rewrites.is_empty() {
+            header_rewrites::apply(&route.policy.header_rewrites, response)?;
         }
         Ok(())
     }

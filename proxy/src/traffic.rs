@@ -149,6 +149,9 @@ fn sticky(
 pub fn session_cookie(affinity: &Affinity, value: &str, route_path: &str, https: bool) -> String {
     let path = affinity.path.as_deref().unwrap_or(route_path);
     let mut cookie = format!("{}={value}; Path={path}", affinity.cookie_name);
+    if let Some(domain) = &affinity.domain {
+        let _ = write!(cookie, "; Domain={domain}");
+    }
     if let Some(expires) = affinity.expires {
         let at = std::time::SystemTime::now() + std::time::Duration::from_secs(expires);
         let _ = write!(cookie, "; Expires={}", httpdate::fmt_http_date(at));
@@ -236,6 +239,7 @@ mod tests {
             persistent: false,
             cookie_name: "S".into(),
             path: None,
+            domain: Some("example.com".into()),
             max_age: Some(60),
             expires: None,
             samesite: Some("Lax"),
@@ -244,11 +248,11 @@ mod tests {
         };
         assert_eq!(
             session_cookie(&affinity, "k", "/app", true),
-            "S=k; Path=/app; Max-Age=60; SameSite=Lax; Secure; HttpOnly"
+            "S=k; Path=/app; Domain=example.com; Max-Age=60; SameSite=Lax; Secure; HttpOnly"
         );
         assert_eq!(
             session_cookie(&affinity, "k", "/", false),
-            "S=k; Path=/; Max-Age=60; SameSite=Lax; HttpOnly"
+            "S=k; Path=/; Domain=example.com; Max-Age=60; SameSite=Lax; HttpOnly"
         );
     }
 }

@@ -155,3 +155,41 @@ async fn invalid_annotation_values_warn_and_keep_safe_defaults() {
     }
     assert!(logs.contains("object=Ingress demo/bad"), "warnings name the Ingress");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_redirect_and_proxy_cookie_rewrite_upstream_headers() {
+    let b = Backends::start("hdr", &["127.0.0.44"]).await;
+    let rewriting = annotate(
+        &ingress("rewriting", "hdr.test", &[("Prefix", "/", "a")]),
+        &[
+            ("nginx.ingress.kubernetes.io/proxy-redirect-from", "http://backend.internal:8080/"),
+            ("nginx.ingress.kubernetes.io/proxy-redirect-to", "https://hdr.test/app/"),
+            ("nginx.ingress.kubernetes.io/proxy-cookie-domain", "backend.internal hdr.test"),
+            ("nginx.ingress.kubernetes.io/proxy-cookie-path", "/internal/ /app/"),
+        ],
+    );
+    let dir = manifests(&[
+        ("class.yaml", ingress_class()),
+        ("svc.yaml", service("a", b.port, &["127.0.0.44"], true)),
+        ("rewriting.yaml", rewriting),
+        ("plain.yaml", ingress("plain", "plain.test", &[("Prefix", "/", "a")])),
+    ]);
+    let sluice = Sluice::start(dir).await;
+    let c = sluice.client();
+    let upstream_headers = [
+        ("x-echo-response-header", "Location: http://backend.internal:8080/login?next=%2F"),
+        ("x-echo-response-header", "Set-Cookie: sid=1; Domain=backend.internal; Path=/internal/x; HttpOnly"),
+        ("x-echo-response-header", "Set-Cookie: theme=dark; Path=/other"),
+    ];
+    let (status, headers, _) = c.get_with("hdr.test", "/?status=302", &upstream_headers).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert_eq!(location(&headers), "https://hdr.test/app/login?next=%2F");
+    let cookies: Vec<&str> = headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).collect();
+    assert_eq!(cookies, ["sid=1; Domain=hdr.test; Path=/app/x; HttpOnly", "theme=dark; Path=/other"]);
+
+    // Without the annotations the headers pass as the backend sent them.
+    let (_, headers, _) = c.get_with("plain.test", "/?status=302", &upstream_headers).await;
+    assert_eq!(location(&headers), "http://backend.internal:8080/login?next=%2F");
+    let cookies: Vec<&str> = headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).collect();
+    assert_eq!(cookies[0], "sid=1; Domain=backend.internal; Path=/internal/x; HttpOnly");
+}

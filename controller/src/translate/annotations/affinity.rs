@@ -32,6 +32,12 @@ pub(super) fn parse(r: &mut Reader<'_>) -> Option<Affinity> {
         let ok = v.starts_with('/') && v.bytes().all(|b| b.is_ascii_graphic() && b != b';');
         ok.then(|| v.to_owned()).ok_or("must be a path starting with /")
     });
+    let domain = r.parse("session-cookie-domain", |v| {
+        let ok = !v.is_empty()
+            && v.len() <= 253
+            && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'));
+        ok.then(|| v.to_owned()).ok_or("must be a domain name")
+    });
     let seconds = |v: &str| match v.parse::<u64>() {
         Ok(n) if n <= MAX_COOKIE_SECONDS => Ok(n),
         _ => Err("must be a number of seconds (at most ten years)"),
@@ -46,5 +52,15 @@ pub(super) fn parse(r: &mut Reader<'_>) -> Option<Affinity> {
     });
     let secure = r.parse("session-cookie-secure", values::boolean).unwrap_or(false);
     let change_on_failure = r.parse("session-cookie-change-on-failure", values::boolean).unwrap_or(false);
-    Some(Affinity { persistent, cookie_name, path, max_age, expires, samesite, secure, change_on_failure })
+    Some(Affinity {
+        persistent,
+        cookie_name,
+        path,
+        domain,
+        max_age,
+        expires,
+        samesite,
+        secure,
+        change_on_failure,
+    })
 }

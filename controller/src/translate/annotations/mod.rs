@@ -7,6 +7,7 @@ mod auth;
 mod canary;
 mod cors;
 mod edge;
+mod headers;
 mod redirect;
 mod upstream;
 
@@ -162,6 +163,7 @@ pub fn parse(
     parsed.policy.affinity = affinity::parse(&mut r);
     parsed.policy.cors = cors::parse(&mut r);
     upstream::parse(&mut r, &mut parsed);
+    parsed.policy.header_rewrites = headers::parse(&mut r);
     edge::parse(&mut r, settings, &mut parsed.policy);
     parsed.auth = auth::parse(&mut r);
     parsed.global_auth = r.parse("enable-global-auth", values::boolean).unwrap_or(true);
