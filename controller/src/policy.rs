@@ -52,6 +52,11 @@ pub struct RoutePolicy {
     pub limits: Option<RateLimits>,
     /// `auth-type: basic` or `auth-url` (or the ConfigMap's `global-auth-url`).
     pub auth: Option<Auth>,
+    /// The ConfigMap's `add-headers`, then the Ingress's `custom-headers`: set on responses.
+    pub response_headers: Arc<[(HeaderName, HeaderValue)]>,
+    /// The routes are refused with 503 (ingress-nginx's denied location), e.g. for
+    /// `custom-headers` that `global-allowed-response-headers` does not allow.
+    pub denied: bool,
     /// `proxy-redirect-*` and `proxy-cookie-*`: rewrites of upstream response headers.
     pub header_rewrites: HeaderRewrites,
     /// `limit-rate` / `limit-rate-after`: how fast response bodies are sent (per request).
@@ -81,6 +86,8 @@ impl Default for RoutePolicy {
             satisfy_any: false,
             response_rate: ResponseRate::default(),
             header_rewrites: HeaderRewrites::default(),
+            response_headers: Arc::from([]),
+            denied: false,
         }
     }
 }
@@ -225,6 +232,15 @@ pub enum Balance {
     Ewma,
     /// `upstream-hash-by`: consistent hashing of a key built from request variables.
     Hash(Vec<HashPart>),
+}
+
+/// A header value set by Sluice: fixed, or built per request from nginx variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderTemplate {
+    /// The same value on every request.
+    Fixed(HeaderValue),
+    /// Evaluated per request like an `upstream-hash-by` key.
+    Parts(Vec<HashPart>),
 }
 
 /// A piece of an `upstream-hash-by` key.

@@ -10,6 +10,7 @@ mod class;
 pub mod compat;
 pub(crate) mod config;
 mod endpoints;
+mod header_maps;
 mod ingress;
 pub(crate) mod rules;
 mod tls;
@@ -26,6 +27,7 @@ pub use annotations::{IngressAnnotations, FALLBACK_SERVICE, PREFIX as ANNOTATION
 pub use class::{is_ours, ClassSettings, DEFAULT_CLASS_ANNOTATION, LEGACY_CLASS_ANNOTATION};
 pub use config::GlobalSettings;
 pub use endpoints::SERVICE_NAME_LABEL;
+pub use header_maps::header_map_references;
 pub use values::parse_bool;
 pub use warning::{Invalid, Warning};
 
@@ -68,10 +70,10 @@ pub fn translate(snapshot: &Snapshot, options: &Options, now: SystemTime) -> Tra
         .collect();
     ours.sort_by(|a, b| oldest_first(a, b));
 
-    let settings = config::global_settings(
-        options.configmap.as_ref().and_then(|key| snapshot.config_maps.get(key)).map(|c| &**c),
-        &mut warnings,
-    );
+    let controller_config =
+        options.configmap.as_ref().and_then(|key| snapshot.config_maps.get(key)).map(|c| &**c);
+    let mut settings = config::global_settings(controller_config, &mut warnings);
+    header_maps::global(&mut settings, controller_config, snapshot, &mut warnings);
     let mut certificates = tls::Certificates::new(snapshot, now);
     let tls_hosts = tls::collect(&ours, &mut certificates, &mut warnings);
     let default_certificate = options.default_certificate.as_ref().and_then(|(ns, name)| {

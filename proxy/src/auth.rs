@@ -184,9 +184,12 @@ async fn ask(
     let authority = url.authority()?.as_str().to_owned();
     let mut sub = Request::builder().method(auth.method.clone()).uri(url);
     for (name, value) in req.headers.iter() {
-        if !is_hop_or_body(name) {
+        if !is_hop_or_body(name) && !auth.set_headers.iter().any(|(n, _)| n == name) {
             sub = sub.header(name, value);
         }
+    }
+    for (name, value) in &auth.set_headers {
+        sub = sub.header(name, value);
     }
     let redirect = auth.request_redirect.clone().or_else(|| HeaderValue::from_str(uri).ok());
     let client_ip = original.client.map(|c| c.to_string()).unwrap_or_default();

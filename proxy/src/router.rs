@@ -17,7 +17,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
 use pingora::proxy::FailToProxy;
 use pingora::{Error, ErrorType, Result};
-use sluice_controller::policy::{Auth, Balance};
+use sluice_controller::policy::{Auth, Balance, HeaderTemplate};
 use sluice_controller::{Backend, Published, Publisher, Route};
 
 use crate::access_log::{self, AccessEntry};
@@ -378,6 +378,24 @@ impl ProxyHttp for Router {
             request_id: &ctx.request_id,
         };
         forwarding::apply(upstream, &down, session.is_upgrade_req())?;
+        // The ConfigMap's `proxy-set-headers`.
+        let set_headers = ctx.live.as_ref().map_or(&[][..], |l| &l.table.settings.proxy_set_headers[..]);
+        if !set_headers.is_empty() {
+            let facts =
+                RequestFacts { req: session.req_header(), client: ctx.client, host: request_host(session) };
+            for (name, template) in set_headers {
+                let value = match template {
+                    HeaderTemplate::Fixed(v) => v.clone(),
+                    HeaderTemplate::Parts(parts) => {
+                        match HeaderValue::try_from(traffic::hash_key(parts, &facts)) {
+                            Ok(v) => v,
+                            Err(_) => continue,
+                        }
+                    }
+                };
+                upstream.insert_header(name.clone(), value)?;
+            }
+        }
         let Some(route) = ctx.route.as_ref() else {
             return Ok(());
         };
@@ -472,6 +490,10 @@ impl ProxyHttp for Router {
         }
         if let Some(hsts) = ctx.hsts() {
             response.insert_header(header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
+        }
+        // `add-headers` and `custom-headers`.
+        for (name, value) in ctx.route.iter().flat_map(|r| r.policy.response_headers.iter()) {
+            response.insert_header(name.clone(), value.clone())?;
         }
         Ok(())
     }

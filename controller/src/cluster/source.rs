@@ -99,7 +99,8 @@ impl KubeSource {
             if !unsynced.is_empty() {
                 continue;
             }
-            let snapshot = stores.snapshot(self.pipeline.options().default_certificate.as_ref());
+            let options = self.pipeline.options();
+            let snapshot = stores.snapshot(options.default_certificate.as_ref(), options.configmap.as_ref());
             let (_, warnings) = self.pipeline.apply(&snapshot, true, batch.oldest.take());
             if ready.0.is_some() {
                 info!("First sync of every kind done; routing table live");

@@ -40,6 +40,7 @@ pub struct Stores {
     slices: Store<EndpointSlice>,
     secrets: Store<Secret>,
     config_maps: Store<ConfigMap>,
+    own_config_map: Option<Store<ConfigMap>>,
 }
 
 /// The annotation `kubectl apply` leaves on objects: a full copy of the object, never needed here.
@@ -96,29 +97,26 @@ const AUTH_SECRET: &str = "nginx.ingress.kubernetes.io/auth-secret";
 
 impl Stores {
     /// Starts one watcher per kind. Secrets exclude Helm releases, service-account tokens and
-    /// registry credentials, and the ConfigMap is the controller's own; of the Secrets, only those
-    /// an Ingress references are kept in snapshots.
+    /// registry credentials; of the Secrets and ConfigMaps, only those the configuration
+    /// references are kept in snapshots.
     pub fn start(client: &Client, options: &ClusterOptions, tx: UnboundedSender<Change>) -> Stores {
         let ns = options.namespace.as_deref();
         let all = watcher::Config::default();
         // TLS Secrets and the Opaque ones basic auth reads; never Helm releases or tokens.
         let secrets = watcher::Config::default()
             .fields("type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token,type!=kubernetes.io/dockerconfigjson");
-        let config_maps = match &options.configmap {
-            Some((cm_ns, name)) => watch(
+        // ConfigMaps: the controller's own and those header settings name (`proxy-set-headers`,
+        // `add-headers`, `custom-headers`, `auth-proxy-set-headers`), from one watcher over the
+        // watched namespaces; a second one only when the controller's lies outside them.
+        let config_maps = watch(api(client, ns), all.clone(), ObjectKind::ConfigMap, tx.clone());
+        let own_config_map = match (&options.configmap, ns) {
+            (Some((cm_ns, name)), Some(ns)) if cm_ns != ns => Some(watch(
                 Api::namespaced(client.clone(), cm_ns),
                 watcher::Config::default().fields(&format!("metadata.name={name}")),
                 ObjectKind::ConfigMap,
                 tx.clone(),
-            ),
-            None => {
-                // No ConfigMap configured: an empty store that counts as synced.
-                let (reader, mut writer) = reflector::store::<ConfigMap>();
-                writer.apply_watcher_event(&Event::Init);
-                writer.apply_watcher_event(&Event::InitDone);
-                let _ = tx.send(Change { kind: ObjectKind::ConfigMap, seen: Instant::now(), synced: true });
-                reader
-            }
+            )),
+            _ => None,
         };
         Stores {
             ingresses: watch(api(client, ns), all.clone(), ObjectKind::Ingress, tx.clone()),
@@ -127,6 +125,7 @@ impl Stores {
             slices: watch(api(client, ns), all, ObjectKind::EndpointSlice, tx.clone()),
             secrets: watch(api(client, ns), secrets, ObjectKind::Secret, tx),
             config_maps,
+            own_config_map,
         }
     }
 
@@ -145,8 +144,9 @@ impl Stores {
     }
 
     /// A snapshot of every store. Secrets are kept only when an Ingress's `spec.tls`, its
-    /// `auth-secret` or the default certificate names them.
-    pub fn snapshot(&self, default_certificate: Option<&Key>) -> Snapshot {
+    /// `auth-secret` or the default certificate names them; ConfigMaps only when they are the
+    /// controller's (`configmap`) or its header settings or an Ingress's annotations name them.
+    pub fn snapshot(&self, default_certificate: Option<&Key>, configmap: Option<&Key>) -> Snapshot {
         fn collect<K>(store: &Store<K>, cluster_scoped: bool) -> BTreeMap<Key, std::sync::Arc<K>>
         where
             K: Resource + Clone + 'static,
@@ -178,13 +178,24 @@ impl Stores {
         }
         let mut secrets = collect(&self.secrets, false);
         secrets.retain(|key, _| referenced.contains(key));
+        let mut config_maps = collect(&self.config_maps, false);
+        if let Some(own) = &self.own_config_map {
+            config_maps.extend(collect(own, false));
+        }
+        let controller = configmap.and_then(|key| config_maps.get(key)).map(|c| &**c);
+        let mut wanted = crate::translate::header_map_references(
+            controller,
+            ingresses.iter().map(|((ns, _), i)| (ns.as_str(), &**i)),
+        );
+        wanted.extend(configmap.cloned());
+        config_maps.retain(|key, _| wanted.contains(key));
         Snapshot {
             ingresses,
             ingress_classes: collect(&self.classes, true),
             services: collect(&self.services, false),
             endpoint_slices: collect(&self.slices, false),
             secrets,
-            config_maps: collect(&self.config_maps, false),
+            config_maps,
         }
     }
 }

@@ -48,6 +48,8 @@ pub struct ExternalAuth {
     pub cache_for: Vec<(u16, Duration)>,
     /// `auth-always-set-cookie`: pass the auth response's `Set-Cookie` on every answer.
     pub always_set_cookie: bool,
+    /// `auth-proxy-set-headers`: headers (from a ConfigMap) set on the auth request.
+    pub set_headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// Writes an `auth-url` or `auth-signin` URL for one request.

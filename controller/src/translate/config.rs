@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::annotations;
 use super::values::{self, parse_bool};
 use super::warning::{Invalid, Warning};
 use crate::client::{self, ClientSettings};
-use crate::policy::{Auth, RoutePolicy};
+use crate::policy::{Auth, HeaderTemplate, RoutePolicy};
 use crate::snapshot::{ObjectKind, ObjectRef};
 
 /// Settings that apply to every route, from the controller ConfigMap.
@@ -56,6 +56,10 @@ pub struct GlobalSettings {
     /// `no-auth-locations` (`/.well-known/acme-challenge`): routes whose Ingress path starts
     /// with one of these are served without authentication.
     pub no_auth_locations: Vec<String>,
+    /// `proxy-set-headers`: the headers of that ConfigMap, set on every upstream request.
+    pub proxy_set_headers: Vec<(HeaderName, HeaderTemplate)>,
+    /// `global-allowed-response-headers` (lowercase): the names `custom-headers` may set.
+    pub allowed_response_headers: Vec<String>,
 }
 
 impl Default for GlobalSettings {
@@ -76,6 +80,8 @@ impl Default for GlobalSettings {
             header_total_max: 32 * 1024,
             global_auth: None,
             no_auth_locations: vec!["/.well-known/acme-challenge".to_owned()],
+            proxy_set_headers: Vec::new(),
+            allowed_response_headers: Vec::new(),
         }
     }
 }

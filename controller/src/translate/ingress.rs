@@ -13,12 +13,13 @@ use super::annotations::{AuthSpec, IngressAnnotations};
 use super::basic_auth::basic_auth;
 use super::config::GlobalSettings;
 use super::endpoints::Endpoints;
+use super::header_maps;
 use super::rules::{path_match, validate_host};
 use super::tls::TlsHosts;
 use super::warning::{Invalid, Warning};
 use super::Translation;
 use crate::matching::PathMatch;
-use crate::policy::{Auth, Canary, RoutePolicy};
+use crate::policy::{Auth, Canary, ExternalAuth, RoutePolicy};
 use crate::rewrite::Rewrite;
 use crate::snapshot::{ObjectKind, ObjectRef, Snapshot};
 use crate::table::{Backend, Route, RoutingTable};
@@ -160,6 +161,38 @@ impl<'a> TableBuilder<'a> {
         }
     }
 
+    /// `custom-headers`: the ConfigMap's headers join the ConfigMap's `add-headers` (replacing
+    /// those of the same name) when `global-allowed-response-headers` allows every one; else,
+    /// or when the ConfigMap is missing, the routes are refused, as ingress-nginx does.
+    fn custom_headers(&mut self, object: &ObjectRef, reference: &str, policy: &mut RoutePolicy) {
+        let Some(headers) = header_maps::read(self.snapshot, reference, object, true, &mut self.warnings)
+        else {
+            policy.denied = true;
+            return;
+        };
+        let allowed = &self.settings.allowed_response_headers;
+        let refused: Vec<String> = headers
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| !allowed.iter().any(|a| a == n))
+            .map(str::to_owned)
+            .collect();
+        if !refused.is_empty() {
+            self.warn(object, Invalid::HeadersNotAllowed { headers: refused });
+            policy.denied = true;
+            return;
+        }
+        let own = header_maps::fixed(headers);
+        let mut merged: Vec<_> = policy
+            .response_headers
+            .iter()
+            .filter(|(n, _)| !own.iter().any(|(o, _)| o == n))
+            .cloned()
+            .collect();
+        merged.extend(own);
+        policy.response_headers = merged.into();
+    }
+
     /// The Ingress's policy with its `default-backend` and fallback Services resolved.
     fn resolve_policy(&mut self, object: &ObjectRef, annotations: &IngressAnnotations) -> RoutePolicy {
         let mut policy = annotations.policy.clone();
@@ -170,9 +203,23 @@ impl<'a> TableBuilder<'a> {
             let port = ServiceBackendPort { number: Some(port.unwrap_or(80)), name: None };
             policy.error_backend = self.service_backend(object, name, port);
         }
+        if let Some(reference) = &annotations.custom_headers {
+            self.custom_headers(object, reference, &mut policy);
+        }
         policy.auth = match &annotations.auth {
             Some(AuthSpec::Broken) => Some(Auth::Broken),
-            Some(AuthSpec::External(e)) => Some(Auth::External(Arc::new((**e).clone()))),
+            Some(AuthSpec::External(e)) => match &annotations.auth_headers {
+                None => Some(Auth::External(Arc::new((**e).clone()))),
+                Some(reference) => Some(
+                    header_maps::read(self.snapshot, reference, object, true, &mut self.warnings).map_or(
+                        Auth::Broken,
+                        |headers| {
+                            let set_headers = header_maps::fixed(headers);
+                            Auth::External(Arc::new(ExternalAuth { set_headers, ..(**e).clone() }))
+                        },
+                    ),
+                ),
+            },
             Some(AuthSpec::Basic { secret, map, challenge }) => {
                 Some(basic_auth(self.snapshot, object, secret, *map, challenge, &mut self.warnings))
             }

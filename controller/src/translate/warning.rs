@@ -104,6 +104,22 @@ pub enum Invalid {
         /// What is wrong.
         reason: String,
     },
+    /// A ConfigMap of headers (`proxy-set-headers`, `add-headers`, `custom-headers`,
+    /// `auth-proxy-set-headers`) cannot be used, or some of its entries.
+    #[error("header ConfigMap {config_map:?}: {reason}")]
+    HeaderMap {
+        /// The reference as written.
+        config_map: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `custom-headers` names headers that `global-allowed-response-headers` does not list; the
+    /// Ingress's routes are refused (503), as ingress-nginx denies the location.
+    #[error("custom-headers: {headers:?} not listed in the ConfigMap's global-allowed-response-headers; the routes answer 503")]
+    HeadersNotAllowed {
+        /// The refused header names.
+        headers: Vec<String>,
+    },
     /// A `server-alias` names a host that rules define (or an alias already taken); ignored.
     #[error("server-alias {alias:?} is a host with rules of its own; ignored")]
     AliasConflict {
@@ -187,6 +203,8 @@ impl Invalid {
             Invalid::InvalidAnnotation { .. } => "InvalidAnnotation",
             Invalid::InvalidRegex { .. } => "InvalidRegex",
             Invalid::AuthSecret { .. } => "InvalidAuthSecret",
+            Invalid::HeaderMap { .. } => "InvalidHeaderMap",
+            Invalid::HeadersNotAllowed { .. } => "HeadersNotAllowed",
             Invalid::AliasConflict { .. } => "AliasConflict",
             Invalid::CanaryWithoutMain { .. } | Invalid::CanaryDuplicate { .. } => "CanaryIgnored",
             Invalid::UnsupportedAnnotations { .. } => "UnsupportedAnnotations",

@@ -324,3 +324,57 @@ fn a_bad_global_auth_url_fails_closed_and_ingresses_can_opt_out() {
     assert_eq!(t.table.lookup("p.test", "/").expect("route").policy.auth, None);
     assert!(t.warnings.is_empty(), "{:?}", t.warnings);
 }
+
+#[test]
+fn header_configmaps_resolve_and_bad_entries_warn() {
+    use sluice_controller::policy::HeaderTemplate;
+    let cm = |ns: &str, name: &str, data: Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}, "data": data});
+    let mut world = World::new()
+        .with(cm(
+            "sys",
+            "sluice",
+            json!({"proxy-set-headers": "sys/req", "add-headers": "sys/missing",
+                                          "global-allowed-response-headers": "X-Team"}),
+        ))
+        .with(cm(
+            "sys",
+            "req",
+            json!({"X-Fixed": "1", "X-Client": "$remote_addr", "X-Time": "${msec}", "bad name": "v"}),
+        ))
+        .with(cm("default", "team", json!({"X-Team": "a"})))
+        .backend("a", &["127.0.0.2"]);
+    world.options.configmap = Some(("sys".into(), "sluice".into()));
+    let team = annotated(
+        "team",
+        json!({"rules": [rule(Some("team.test"), &[("Prefix", "/", "a")])]}),
+        json!({"nginx.ingress.kubernetes.io/custom-headers": "team"}),
+    );
+    let gone = annotated(
+        "gone",
+        json!({"rules": [rule(Some("gone.test"), &[("Prefix", "/", "a")])]}),
+        json!({"nginx.ingress.kubernetes.io/custom-headers": "nope"}),
+    );
+    let t = world.with(team).with(gone).translate();
+
+    let set: Vec<(&str, &HeaderTemplate)> =
+        t.table.settings.proxy_set_headers.iter().map(|(n, v)| (n.as_str(), v)).collect();
+    assert_eq!(set.len(), 2, "{set:?}");
+    assert!(matches!(set[0], ("x-client", HeaderTemplate::Parts(_))));
+    assert!(matches!(set[1], ("x-fixed", HeaderTemplate::Fixed(_))));
+    let team = &t.table.lookup("team.test", "/").expect("route").policy;
+    assert!(!team.denied);
+    assert_eq!(team.response_headers.len(), 1);
+    assert!(t.table.lookup("gone.test", "/").expect("route").policy.denied, "a missing ConfigMap denies");
+    let header_map_warnings: Vec<String> = reasons(&t)
+        .iter()
+        .filter(|r| matches!(r, Invalid::HeaderMap { .. }))
+        .map(|r| r.to_string())
+        .collect();
+    assert_eq!(header_map_warnings.len(), 4, "{header_map_warnings:?}");
+    for fragment in ["msec", "bad name", "sys/missing", "\"nope\": not found"] {
+        assert!(
+            header_map_warnings.iter().any(|w| w.contains(fragment)),
+            "{fragment}: {header_map_warnings:?}"
+        );
+    }
+}

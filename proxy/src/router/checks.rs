@@ -27,6 +27,9 @@ impl Router {
         scheme: &'static str,
     ) -> Result<Option<Local>> {
         let policy = &route.policy;
+        if policy.denied {
+            return Ok(Some(Local::new(503, "503 service unavailable: this location is denied\n")?));
+        }
         let req = session.req_header();
         if let (Some(limits), Some(client)) = (&policy.limits, ctx.client) {
             match self.limiter.admit(&route.namespace, &route.ingress, limits, client) {

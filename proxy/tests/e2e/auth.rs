@@ -14,7 +14,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use super::support::{
-    annotate, config_map, ingress, ingress_class, manifests, service, Backends, Client, Sluice,
+    annotate, config_map, data_config_map, ingress, ingress_class, manifests, service, Backends, Client,
+    Sluice,
 };
 use super::tls_client::acceptor;
 
@@ -268,12 +269,14 @@ async fn external_auth_over_https_with_host_variable_and_relative_signin() {
             ("nginx.ingress.kubernetes.io/auth-url", &format!("https://$host:{}/oauth2/auth", auth.port)),
             ("nginx.ingress.kubernetes.io/auth-signin", "/oauth2/start"),
             ("nginx.ingress.kubernetes.io/auth-response-headers", "X-Auth-Request-User"),
+            ("nginx.ingress.kubernetes.io/auth-proxy-set-headers", "auth-headers"),
         ],
     );
     let dir = manifests(&[
         ("class.yaml", ingress_class()),
         ("svc.yaml", service("web", b.port, &["127.0.0.137"], true)),
         ("oauth.yaml", ing),
+        ("headers.yaml", data_config_map("demo", "auth-headers", &[("X-Auth-Extra", "42")])),
     ]);
     let sluice = Sluice::start(dir).await;
     let c = sluice.client();
@@ -285,6 +288,7 @@ async fn external_auth_over_https_with_host_variable_and_relative_signin() {
     let seen = auth.last.lock().expect("lock").clone().expect("the auth service was asked");
     assert_eq!(h(&seen, "host"), format!("localhost:{}", auth.port), "$host filled in from the request");
     assert_eq!(h(&seen, "x-forwarded-proto"), "http");
+    assert_eq!(h(&seen, "x-auth-extra"), "42", "auth-proxy-set-headers");
 
     let (status, headers, _) = get(&c, "localhost", "/in?x=1", None).await;
     assert_eq!(status, StatusCode::FOUND);

@@ -66,7 +66,7 @@ fn lint_reports_each_annotation_and_fails_when_behaviour_would_differ() {
         "  partial     rewrite-target: Rust regex syntax",
         "  invalid     proxy-read-timeout: \"soon\": not a number of seconds",
         "demo/dashboard: would behave differently",
-        "  partial     auth-url: http:// auth URLs only",
+        "  partial     auth-url: variables $host, $http_host",
         "  supported   auth-signin",
         "3 Ingresses, 2 would behave differently under Sluice",
     ] {

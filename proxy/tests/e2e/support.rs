@@ -325,13 +325,18 @@ pub fn annotate(yaml: &str, annotations: &[(&str, &str)]) -> String {
     yaml.replacen("namespace: demo}", &format!("namespace: demo, annotations: {{{}}}}}", pairs.join(", ")), 1)
 }
 
-/// A controller ConfigMap `sluice-config` in `demo` (start Sluice with
-/// `--configmap demo/sluice-config`).
-pub fn config_map(data: &[(&str, &str)]) -> String {
+/// A ConfigMap `name` in `namespace` with `data` (headers for `proxy-set-headers`, ...).
+pub fn data_config_map(namespace: &str, name: &str, data: &[(&str, &str)]) -> String {
     let pairs: Vec<String> =
         data.iter().map(|(k, v)| format!("{}: {}", serde_json::json!(k), serde_json::json!(v))).collect();
     format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: sluice-config, namespace: demo}}\ndata: {{{}}}\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: {namespace}}}\ndata: {{{}}}\n",
         pairs.join(", ")
     )
+}
+
+/// A controller ConfigMap `sluice-config` in `demo` (start Sluice with
+/// `--configmap demo/sluice-config`).
+pub fn config_map(data: &[(&str, &str)]) -> String {
+    data_config_map("demo", "sluice-config", data)
 }

@@ -98,8 +98,21 @@ async fn sluice_in_a_real_cluster() {
     cluster.apply(&ingress("demo", "broken", "sluice", "broken.test", "no-such-service"));
     cluster.apply(&ingress("demo", "mover", "sluice", "mover.test", "green"));
 
+    // The controller ConfigMap (in Sluice's namespace) names a header ConfigMap in another one.
+    cluster.apply(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: sluice-config, namespace: sluice}\n\
+         data: {add-headers: demo/kube-headers, global-allowed-response-headers: X-Team}\n",
+    );
+
     // Phase 1: routing from kubectl-applied objects, Sluice running as its ServiceAccount.
-    let flags = ["--publish-status-address", VIP, "--election-namespace", "sluice"];
+    let flags = [
+        "--publish-status-address",
+        VIP,
+        "--election-namespace",
+        "sluice",
+        "--configmap",
+        "sluice/sluice-config",
+    ];
     let a = Sluice::start_kube(&cluster.sluice, &flags).await;
     let c = a.client();
     assert_eq!(backend_of(&c, "app.test").await.as_deref(), Some("blue"), "stderr:\n{}", a.stderr());
@@ -201,6 +214,42 @@ async fn sluice_in_a_real_cluster() {
     let locked =
         wait_until(Duration::from_secs(5), || async { status("locked.test", alice).await == 503 }).await;
     assert!(locked, "a missing auth Secret fails closed: {}", status("locked.test", alice).await);
+
+    // Phase 4c: header ConfigMaps, watched cluster-wide under the ClusterRole: the controller
+    // ConfigMap's add-headers (created after Sluice started, then edited) and an Ingress's
+    // custom-headers.
+    let header_of = |host: &'static str, name: &'static str| {
+        let c = c.clone();
+        async move {
+            let (_, headers, _) = c.get_with(host, "/", &[]).await;
+            headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
+        }
+    };
+    let headers_map = |value: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: kube-headers, namespace: demo}}\ndata: {{X-Kube: {value}}}\n")
+    };
+    cluster.apply(&headers_map("first"));
+    let added =
+        wait_until(Duration::from_secs(5), || async { header_of("mover.test", "x-kube").await == "first" })
+            .await;
+    assert!(added, "add-headers from a ConfigMap created later; stderr:\n{}", a.stderr());
+    cluster.apply(&headers_map("second"));
+    let edited =
+        wait_until(Duration::from_secs(5), || async { header_of("mover.test", "x-kube").await == "second" })
+            .await;
+    assert!(edited, "an edit of the referenced ConfigMap applies");
+    cluster.apply(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: team, namespace: demo}\ndata: {X-Team: green}\n",
+    );
+    cluster.apply(&ingress("demo", "teamed", "sluice", "teamed.test", "green").replacen(
+        "namespace: demo}",
+        "namespace: demo, annotations: {nginx.ingress.kubernetes.io/custom-headers: team}}",
+        1,
+    ));
+    let custom =
+        wait_until(Duration::from_secs(5), || async { header_of("teamed.test", "x-team").await == "green" })
+            .await;
+    assert!(custom, "custom-headers from the Ingress's namespace; stderr:\n{}", a.stderr());
 
     // Phase 5: the emergency swap, `kubectl replace -f` under continuous load, 20 swaps.
     let load = Load::start(&c, "app.test", &["blue", "emergency"]);

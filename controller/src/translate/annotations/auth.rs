@@ -128,6 +128,7 @@ fn external(r: &mut Reader<'_>) -> Option<ExternalAuth> {
         cache_key,
         cache_for,
         always_set_cookie,
+        set_headers: Vec::new(),
     })
 }
 

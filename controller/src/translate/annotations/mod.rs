@@ -56,6 +56,10 @@ pub struct IngressAnnotations {
     pub fallback: Option<(String, String)>,
     /// Authentication (the Secret of basic auth is read by the caller).
     pub auth: Option<AuthSpec>,
+    /// `custom-headers`: the ConfigMap (in the Ingress's namespace) of response headers.
+    pub custom_headers: Option<String>,
+    /// `auth-proxy-set-headers`: the ConfigMap of headers for the `auth-url` request.
+    pub auth_headers: Option<String>,
     /// `enable-global-auth` (true): without auth of its own, the Ingress gets the ConfigMap's
     /// `global-auth-url`.
     pub global_auth: bool,
@@ -167,6 +171,15 @@ pub fn parse(
     edge::parse(&mut r, settings, &mut parsed.policy);
     parsed.auth = auth::parse(&mut r);
     parsed.global_auth = r.parse("enable-global-auth", values::boolean).unwrap_or(true);
+    let config_map = |v: &str| {
+        let ok = !v.is_empty()
+            && v.len() <= 253
+            && v.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'/'));
+        ok.then(|| v.to_owned()).ok_or("not a ConfigMap name (NAME or NAMESPACE/NAME)")
+    };
+    parsed.custom_headers = r.parse("custom-headers", config_map);
+    parsed.auth_headers = r.parse("auth-proxy-set-headers", config_map);
     report_unsupported(map.keys(), object, warnings);
     parsed
 }
