@@ -14,9 +14,11 @@ use crate::table::Backend;
 
 pub use crate::rewrite::{Rewrite, TargetPart};
 pub use auth::{escape_component, host_name, render_url, Auth, ExternalAuth, UrlPart};
+pub use mirror::Mirror;
 pub use response::{HeaderRewrites, ResponseRate};
 
 mod auth;
+mod mirror;
 mod response;
 
 /// The per-route behaviour. Routes of one Ingress share one `Arc<RoutePolicy>`.
@@ -52,6 +54,8 @@ pub struct RoutePolicy {
     pub limits: Option<RateLimits>,
     /// `auth-type: basic` or `auth-url` (or the ConfigMap's `global-auth-url`).
     pub auth: Option<Auth>,
+    /// `mirror-target`: copies of the requests go there too.
+    pub mirror: Option<Arc<Mirror>>,
     /// The ConfigMap's `add-headers`, then the Ingress's `custom-headers`: set on responses.
     pub response_headers: Arc<[(HeaderName, HeaderValue)]>,
     /// The routes are refused with 503 (ingress-nginx's denied location), e.g. for
@@ -87,6 +91,7 @@ impl Default for RoutePolicy {
             response_rate: ResponseRate::default(),
             header_rewrites: HeaderRewrites::default(),
             response_headers: Arc::from([]),
+            mirror: None,
             denied: false,
         }
     }

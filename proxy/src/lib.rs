@@ -15,6 +15,7 @@ pub mod limits;
 pub mod lint;
 pub mod listener;
 pub mod metrics;
+pub mod mirror;
 pub mod proxy_protocol;
 pub mod redirects;
 pub mod respond;

@@ -26,6 +26,7 @@ use crate::forwarding::{self, Downstream, X_REQUEST_ID};
 use crate::lifecycle::{InFlight, Lifecycle};
 use crate::limits::{ConnectionSlot, Limiter};
 use crate::metrics::{Metrics, RequestLabels};
+use crate::mirror::{self, MirrorBody};
 use crate::respond::Local;
 use crate::subrequest::Subrequests;
 use crate::traffic::{self, RequestFacts, Target};
@@ -71,6 +72,8 @@ pub struct RequestCtx {
     set_cookie: Option<String>,
     cors_origin: Option<HeaderValue>,
     body_seen: u64,
+    /// Where the request body's chunks go for `mirror-target`.
+    mirror_body: Option<MirrorBody>,
     /// Response body bytes sent, and when the first one past `limit-rate-after` went out.
     body_sent: (u64, Option<Instant>),
     error_page: Option<Bytes>,
@@ -160,6 +163,7 @@ impl ProxyHttp for Router {
             set_cookie: None,
             cors_origin: None,
             body_seen: 0,
+            mirror_body: None,
             body_sent: (0, None),
             error_page: None,
             request_id: String::new(),
@@ -260,6 +264,17 @@ impl ProxyHttp for Router {
             }
         }
 
+        if let Some(mirror) = &policy.mirror {
+            let original = mirror::Original {
+                req,
+                scheme,
+                host: request_host(session),
+                has_body: declared_length(req).is_some_and(|n| n > 0)
+                    || req.headers.contains_key(header::TRANSFER_ENCODING),
+            };
+            let timeout = policy.upstream.connect_timeout + policy.upstream.read_timeout;
+            ctx.mirror_body = mirror::start(&self.subrequests, mirror, &original, timeout);
+        }
         let (target, backend) = traffic::choose_backend(&route, req);
         let (target, backend) = if !backend.endpoints.is_empty() {
             (target, backend)
@@ -284,7 +299,7 @@ impl ProxyHttp for Router {
         &self,
         _session: &mut Session,
         body: &mut Option<Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let limit = ctx.route.as_ref().and_then(|r| r.policy.body_size);
@@ -295,6 +310,15 @@ impl ProxyHttp for Router {
                     ErrorType::HTTPStatus(413),
                     "request body larger than proxy-body-size",
                 );
+            }
+        }
+        if let Some(mirror) = &ctx.mirror_body {
+            if body.as_ref().is_some_and(|chunk| !mirror.push(chunk.clone())) {
+                ctx.mirror_body = None;
+            } else if end_of_stream {
+                if let Some(mirror) = ctx.mirror_body.take() {
+                    mirror.finish();
+                }
             }
         }
         Ok(())

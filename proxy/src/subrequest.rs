@@ -1,9 +1,9 @@
 //! The pooled HTTP/1 client for Sluice's own requests: to auth services (`auth-url`, `http://` or
-//! `https://`) and to error backends (`custom-http-errors`). Connections are kept and reused per
-//! address.
+//! `https://`), to error backends (`custom-http-errors`) and to mirrors (`mirror-target`).
+//! Connections are kept and reused per address.
 //!
-//! HTTPS auth services get SNI but their certificates are not verified: ingress-nginx's
-//! `auth_request` runs with nginx's default `proxy_ssl_verify off`, and in-cluster auth services
+//! HTTPS auth services and mirrors get SNI but their certificates are not verified: ingress-nginx's
+//! `auth_request` and `mirror` run with nginx's default `proxy_ssl_verify off`, and in-cluster auth services
 //! commonly present self-signed certificates that no annotation can name a CA for.
 
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Request;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -24,9 +25,13 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 /// How long a connect may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The shared client.
+/// The body of a subrequest: empty for auth and error pages, streamed for mirrors.
+pub type SubBody = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// The shared client (a clone shares its connection pool).
+#[derive(Clone)]
 pub struct Subrequests {
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, SubBody>,
 }
 
 impl Default for Subrequests {
@@ -57,6 +62,18 @@ impl Subrequests {
     pub async fn send(
         &self,
         req: Request<Empty<Bytes>>,
+        timeout: Duration,
+        max_body: usize,
+    ) -> anyhow::Result<(http::response::Parts, Bytes)> {
+        let req = req.map(|empty| empty.map_err(|never| match never {}).boxed_unsync());
+        self.send_body(req, timeout, max_body).await
+    }
+
+    /// Sends `req` with its body and reads at most `max_body` bytes of the answer, all within
+    /// `timeout`.
+    pub async fn send_body(
+        &self,
+        req: Request<SubBody>,
         timeout: Duration,
         max_body: usize,
     ) -> anyhow::Result<(http::response::Parts, Bytes)> {

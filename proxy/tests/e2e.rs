@@ -9,6 +9,7 @@ mod e2e {
     mod hot_swap;
     mod lint;
     mod manifests;
+    mod mirror;
     mod proxy_protocol;
     mod rewrites;
     mod routing;

@@ -147,8 +147,8 @@ fn invalid_annotation_values_warn_and_keep_the_default() {
 fn unsupported_annotations_and_snippets_are_listed_in_one_warning_each() {
     let mut ing = ingress("legacy", json!({"rules": [rule(Some("l.test"), &[("Prefix", "/", "a")])]}));
     ing["metadata"]["annotations"] = json!({
-        "nginx.ingress.kubernetes.io/mirror-target": "http://mirror",
-        "nginx.ingress.kubernetes.io/custom-headers": "default/headers",
+        "nginx.ingress.kubernetes.io/upstream-hash-by-subset": "true",
+        "nginx.ingress.kubernetes.io/enable-opentelemetry": "true",
         "nginx.ingress.kubernetes.io/configuration-snippet": "more_set_headers 'x: y';",
         "nginx.ingress.kubernetes.io/server-snippet": "location /x {}",
         "nginx.ingress.kubernetes.io/ssl-redirect": "false",
@@ -166,6 +166,6 @@ fn unsupported_annotations_and_snippets_are_listed_in_one_warning_each() {
         matches!(reasons[0], Invalid::SnippetRefused { annotations } if annotations == &["configuration-snippet", "server-snippet"])
     );
     assert!(
-        matches!(reasons[1], Invalid::UnsupportedAnnotations { annotations } if annotations == &["custom-headers", "mirror-target"])
+        matches!(reasons[1], Invalid::UnsupportedAnnotations { annotations } if annotations == &["enable-opentelemetry", "upstream-hash-by-subset"])
     );
 }

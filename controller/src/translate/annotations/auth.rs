@@ -75,16 +75,7 @@ pub(super) fn parse_external(r: &mut Reader<'_>) -> Option<AuthSpec> {
 }
 
 fn external(r: &mut Reader<'_>) -> Option<ExternalAuth> {
-    let url = r.parse("auth-url", |v| {
-        let parts = url_parts(v, false)?;
-        // The variables can only fill in text; a sample request shows the shape is a URL.
-        let sample: http::Uri =
-            render_url(&parts, "https", "host.example", "/p?q").parse().map_err(|_| "not a URL")?;
-        match (sample.scheme_str(), sample.host()) {
-            (Some("http" | "https"), Some(_)) => Ok(parts),
-            _ => Err("must be an absolute http or https URL"),
-        }
-    })?;
+    let url = r.parse("auth-url", |v| absolute_url(v).map(|(parts, _)| parts))?;
     let method = r
         .parse("auth-method", |v| match v.to_ascii_uppercase().as_str() {
             m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => {
@@ -130,6 +121,25 @@ fn external(r: &mut Reader<'_>) -> Option<ExternalAuth> {
         always_set_cookie,
         set_headers: Vec::new(),
     })
+}
+
+/// An absolute http(s) URL with nginx variables (`auth-url`, `mirror-target`), and the host name
+/// it names when that is not a variable.
+pub(super) fn absolute_url(v: &str) -> Result<(Vec<UrlPart>, Option<String>), &'static str> {
+    let parts = url_parts(v, false)?;
+    // The variables can only fill in text; sample requests show the shape is a URL, and whether
+    // its host depends on them.
+    let sample = |host: &str, uri: &str| render_url(&parts, "https", host, uri).parse::<http::Uri>().ok();
+    let (Some(one), Some(two)) = (sample("host.example", "/p?q"), sample("other.example", "/r")) else {
+        return Err("not a URL");
+    };
+    match (one.scheme_str(), one.host()) {
+        (Some("http" | "https"), Some(host)) => {
+            let fixed = two.host() == Some(host);
+            Ok((parts.clone(), fixed.then(|| host.to_owned())))
+        }
+        _ => Err("must be an absolute http or https URL"),
+    }
 }
 
 /// `auth-url` or `auth-signin`: an http(s) URL (or, when `relative` is allowed, an absolute

@@ -8,6 +8,7 @@ mod canary;
 mod cors;
 mod edge;
 mod headers;
+mod mirror;
 mod redirect;
 mod upstream;
 
@@ -168,6 +169,7 @@ pub fn parse(
     parsed.policy.cors = cors::parse(&mut r);
     upstream::parse(&mut r, &mut parsed);
     parsed.policy.header_rewrites = headers::parse(&mut r);
+    parsed.policy.mirror = mirror::parse(&mut r);
     edge::parse(&mut r, settings, &mut parsed.policy);
     parsed.auth = auth::parse(&mut r);
     parsed.global_auth = r.parse("enable-global-auth", values::boolean).unwrap_or(true);
