@@ -16,10 +16,12 @@ pub use crate::rewrite::{Rewrite, TargetPart};
 pub use auth::{escape_component, host_name, render_url, Auth, ExternalAuth, UrlPart};
 pub use mirror::Mirror;
 pub use response::{HeaderRewrites, ResponseRate};
+pub use upstream_tls::UpstreamTls;
 
 mod auth;
 mod mirror;
 mod response;
+mod upstream_tls;
 
 /// The per-route behaviour. Routes of one Ingress share one `Arc<RoutePolicy>`.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,6 +149,8 @@ pub struct UpstreamPolicy {
     pub next_upstream: NextUpstream,
     /// `load-balance` and `upstream-hash-by`.
     pub balance: Balance,
+    /// `proxy-ssl-secret`: the client certificate and CAs for TLS upstreams.
+    pub client_tls: Option<Arc<UpstreamTls>>,
 }
 
 impl Default for UpstreamPolicy {
@@ -161,6 +165,7 @@ impl Default for UpstreamPolicy {
             send_timeout: Duration::from_secs(60),
             next_upstream: NextUpstream::default(),
             balance: Balance::RoundRobin,
+            client_tls: None,
         }
     }
 }

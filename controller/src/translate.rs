@@ -14,6 +14,7 @@ mod header_maps;
 mod ingress;
 pub(crate) mod rules;
 mod tls;
+mod upstream_tls;
 mod values;
 mod warning;
 

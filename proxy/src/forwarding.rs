@@ -9,6 +9,9 @@ use std::net::IpAddr;
 use http::header::{self, HeaderName, HeaderValue};
 use pingora::http::RequestHeader;
 use pingora::Result;
+use sluice_controller::policy::HeaderTemplate;
+
+use crate::traffic::{self, RequestFacts};
 
 /// What the proxy knows about the downstream side of one request.
 #[derive(Debug, Clone, Copy)]
@@ -129,6 +132,26 @@ pub fn new_request_id() -> String {
     let mut id = String::with_capacity(32);
     let _ = write!(id, "{:016x}{:016x}", crate::traffic::random_u64(), crate::traffic::random_u64());
     id
+}
+
+/// The ConfigMap's `proxy-set-headers`: each header set (replaced) on the upstream request, its
+/// variables evaluated for this request; a value that makes no header value is left out.
+pub fn set_configured(
+    upstream: &mut RequestHeader,
+    headers: &[(HeaderName, HeaderTemplate)],
+    facts: &RequestFacts<'_>,
+) -> Result<()> {
+    for (name, template) in headers {
+        let value = match template {
+            HeaderTemplate::Fixed(v) => v.clone(),
+            HeaderTemplate::Parts(parts) => match HeaderValue::try_from(traffic::hash_key(parts, facts)) {
+                Ok(v) => v,
+                Err(_) => continue,
+            },
+        };
+        upstream.insert_header(name.clone(), value)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

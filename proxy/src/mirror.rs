@@ -64,8 +64,15 @@ pub struct Original<'a> {
     pub scheme: &'static str,
     /// The Host header.
     pub host: &'a str,
-    /// Whether the request has a body to copy.
-    pub has_body: bool,
+}
+
+impl Original<'_> {
+    /// Whether the request announces a body (a non-zero Content-Length, or chunked).
+    fn has_body(&self) -> bool {
+        let headers = &self.req.headers;
+        let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        length.is_some_and(|n| n > 0) || headers.contains_key(header::TRANSFER_ENCODING)
+    }
 }
 
 /// Starts the copy of a request; the returned `MirrorBody` (when the body is mirrored) takes
@@ -80,7 +87,7 @@ pub fn start(
     let uri = req.uri.path_and_query().map_or("/", |p| p.as_str());
     let url: http::Uri = render_url(&mirror.target, original.scheme, original.host, uri).parse().ok()?;
     let mut builder = Request::builder().method(req.method.clone()).uri(url);
-    let with_body = mirror.body && original.has_body;
+    let with_body = mirror.body && original.has_body();
     for (name, value) in req.headers.iter() {
         if !skipped(name, with_body) {
             builder = builder.header(name, value);

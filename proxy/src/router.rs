@@ -17,7 +17,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
 use pingora::proxy::FailToProxy;
 use pingora::{Error, ErrorType, Result};
-use sluice_controller::policy::{Auth, Balance, HeaderTemplate};
+use sluice_controller::policy::{Auth, Balance};
 use sluice_controller::{Backend, Published, Publisher, Route};
 
 use crate::access_log::{self, AccessEntry};
@@ -265,13 +265,7 @@ impl ProxyHttp for Router {
         }
 
         if let Some(mirror) = &policy.mirror {
-            let original = mirror::Original {
-                req,
-                scheme,
-                host: request_host(session),
-                has_body: declared_length(req).is_some_and(|n| n > 0)
-                    || req.headers.contains_key(header::TRANSFER_ENCODING),
-            };
+            let original = mirror::Original { req, scheme, host: request_host(session) };
             let timeout = policy.upstream.connect_timeout + policy.upstream.read_timeout;
             ctx.mirror_body = mirror::start(&self.subrequests, mirror, &original, timeout);
         }
@@ -402,23 +396,11 @@ impl ProxyHttp for Router {
             request_id: &ctx.request_id,
         };
         forwarding::apply(upstream, &down, session.is_upgrade_req())?;
-        // The ConfigMap's `proxy-set-headers`.
         let set_headers = ctx.live.as_ref().map_or(&[][..], |l| &l.table.settings.proxy_set_headers[..]);
         if !set_headers.is_empty() {
             let facts =
                 RequestFacts { req: session.req_header(), client: ctx.client, host: request_host(session) };
-            for (name, template) in set_headers {
-                let value = match template {
-                    HeaderTemplate::Fixed(v) => v.clone(),
-                    HeaderTemplate::Parts(parts) => {
-                        match HeaderValue::try_from(traffic::hash_key(parts, &facts)) {
-                            Ok(v) => v,
-                            Err(_) => continue,
-                        }
-                    }
-                };
-                upstream.insert_header(name.clone(), value)?;
-            }
+            forwarding::set_configured(upstream, set_headers, &facts)?;
         }
         let Some(route) = ctx.route.as_ref() else {
             return Ok(());

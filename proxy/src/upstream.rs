@@ -1,12 +1,15 @@
 //! The upstream side of a request: the Pingora peer for an endpoint (protocol, TLS, timeouts)
 //! and ingress-nginx's `proxy-next-upstream` decisions about trying another endpoint.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pingora::prelude::HttpPeer;
+use pingora::protocols::tls::CaType;
 use pingora::protocols::ALPN;
+use pingora::utils::tls::{parse_x509, CertKey, WrappedX509};
 use pingora::{Error, ErrorType};
-use sluice_controller::policy::{NextUpstream, UpstreamPolicy};
+use sluice_controller::policy::{NextUpstream, UpstreamPolicy, UpstreamTls};
 use sluice_controller::Endpoint;
 
 /// The hard cap on attempts per request, whatever `proxy-next-upstream-tries` says.
@@ -37,7 +40,39 @@ pub fn peer(endpoint: Endpoint, policy: &UpstreamPolicy, host: &str, idle: Durat
         options.set_http_version(2, 2);
         options.alpn = ALPN::H2;
     }
+    if let (true, Some(client_tls)) = (tls, &policy.client_tls) {
+        let prepared = client_tls.prepared.get_or_init(|| Box::new(PreparedTls::new(client_tls)));
+        if let Some(prepared) = prepared.downcast_ref::<PreparedTls>() {
+            peer.client_cert_key = prepared.cert_key.clone();
+            peer.options.ca = prepared.ca.clone();
+            // Pingora's pool key covers the client certificate but not the CAs: without this, a
+            // connection verified against one route's CAs could serve a route that trusts others.
+            peer.group_key = prepared.ca_key;
+        }
+    }
     peer
+}
+
+/// Pingora's form of a `proxy-ssl-secret`, built once per table from certificates `translate`
+/// already parsed (so that Pingora's own parsing cannot fail on them).
+struct PreparedTls {
+    cert_key: Option<Arc<CertKey>>,
+    ca: Option<Arc<CaType>>,
+    /// A hash of the CAs, which keeps connections verified against different CAs apart.
+    ca_key: u64,
+}
+
+impl PreparedTls {
+    fn new(tls: &UpstreamTls) -> Self {
+        use std::hash::{Hash, Hasher};
+        let cert_key =
+            tls.has_client_certificate().then(|| Arc::new(CertKey::new(tls.chain.clone(), tls.key.clone())));
+        let ca: Vec<WrappedX509> =
+            tls.ca.iter().map(|der| WrappedX509::new(der.clone(), parse_x509)).collect();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        tls.ca.hash(&mut hasher);
+        PreparedTls { cert_key, ca: (!ca.is_empty()).then(|| Arc::from(ca)), ca_key: hasher.finish() }
+    }
 }
 
 /// The retry bookkeeping of one request.

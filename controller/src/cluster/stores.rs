@@ -92,8 +92,9 @@ where
     reader
 }
 
-/// The annotation naming a basic-auth Secret.
-const AUTH_SECRET: &str = "nginx.ingress.kubernetes.io/auth-secret";
+/// The annotations naming Secrets: basic auth's users and the upstream client TLS.
+const SECRET_ANNOTATIONS: [&str; 2] =
+    ["nginx.ingress.kubernetes.io/auth-secret", "nginx.ingress.kubernetes.io/proxy-ssl-secret"];
 
 impl Stores {
     /// Starts one watcher per kind. Secrets exclude Helm releases, service-account tokens and
@@ -144,7 +145,7 @@ impl Stores {
     }
 
     /// A snapshot of every store. Secrets are kept only when an Ingress's `spec.tls`, its
-    /// `auth-secret` or the default certificate names them; ConfigMaps only when they are the
+    /// `auth-secret` or `proxy-ssl-secret`, or the default certificate names them; ConfigMaps only when they are the
     /// controller's (`configmap`) or its header settings or an Ingress's annotations name them.
     pub fn snapshot(&self, default_certificate: Option<&Key>, configmap: Option<&Key>) -> Snapshot {
         fn collect<K>(store: &Store<K>, cluster_scoped: bool) -> BTreeMap<Key, std::sync::Arc<K>>
@@ -169,8 +170,8 @@ impl Stores {
                     referenced.insert((ns.clone(), name.clone()));
                 }
             }
-            let auth = ing.metadata.annotations.as_ref().and_then(|a| a.get(AUTH_SECRET));
-            if let Some(name) = auth {
+            let annotations = ing.metadata.annotations.as_ref();
+            for name in SECRET_ANNOTATIONS.iter().filter_map(|key| annotations.and_then(|a| a.get(*key))) {
                 let name = name.trim();
                 let name = name.strip_prefix(&format!("{ns}/")).unwrap_or(name);
                 referenced.insert((ns.clone(), name.to_owned()));

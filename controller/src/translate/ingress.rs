@@ -16,6 +16,7 @@ use super::endpoints::Endpoints;
 use super::header_maps;
 use super::rules::{path_match, validate_host};
 use super::tls::TlsHosts;
+use super::upstream_tls::upstream_tls;
 use super::warning::{Invalid, Warning};
 use super::Translation;
 use crate::matching::PathMatch;
@@ -205,6 +206,10 @@ impl<'a> TableBuilder<'a> {
         }
         if let Some(reference) = &annotations.custom_headers {
             self.custom_headers(object, reference, &mut policy);
+        }
+        if let Some(reference) = &annotations.proxy_ssl_secret {
+            policy.upstream.client_tls = upstream_tls(self.snapshot, object, reference, &mut self.warnings);
+            policy.denied |= policy.upstream.client_tls.is_none();
         }
         policy.auth = match &annotations.auth {
             Some(AuthSpec::Broken) => Some(Auth::Broken),

@@ -104,6 +104,14 @@ pub enum Invalid {
         /// What is wrong.
         reason: String,
     },
+    /// The `proxy-ssl-secret` cannot be used; the Ingress's routes answer 503.
+    #[error("proxy-ssl-secret {secret:?}: {reason}; the routes answer 503")]
+    ProxySslSecret {
+        /// The reference as written.
+        secret: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A ConfigMap of headers (`proxy-set-headers`, `add-headers`, `custom-headers`,
     /// `auth-proxy-set-headers`) cannot be used, or some of its entries.
     #[error("header ConfigMap {config_map:?}: {reason}")]
@@ -204,6 +212,7 @@ impl Invalid {
             Invalid::InvalidRegex { .. } => "InvalidRegex",
             Invalid::AuthSecret { .. } => "InvalidAuthSecret",
             Invalid::HeaderMap { .. } => "InvalidHeaderMap",
+            Invalid::ProxySslSecret { .. } => "InvalidProxySslSecret",
             Invalid::HeadersNotAllowed { .. } => "HeadersNotAllowed",
             Invalid::AliasConflict { .. } => "AliasConflict",
             Invalid::CanaryWithoutMain { .. } | Invalid::CanaryDuplicate { .. } => "CanaryIgnored",

@@ -141,3 +141,136 @@ async fn https_backends_with_and_without_verification() {
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     server.abort();
 }
+
+/// A CA: its certificate (PEM) and what signs with it.
+struct TestCa {
+    cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+impl TestCa {
+    fn new(name: &str) -> TestCa {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        TestCa { cert: params.self_signed(&key).expect("ca"), key }
+    }
+
+    /// A certificate for `names` signed by this CA: (cert PEM, key PEM).
+    fn issue(&self, names: &[&str]) -> (String, String) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let cert = rcgen::CertificateParams::new(names)
+            .expect("params")
+            .signed_by(&key, &self.cert, &self.key)
+            .expect("signed");
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_ssl_secret_presents_a_client_certificate_and_verifies_with_its_ca() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let ca = TestCa::new("backend CA");
+    let other_ca = TestCa::new("another CA");
+    let (server_cert, server_key) = ca.issue(&["backend.internal"]);
+    let (client_cert, client_key) = ca.issue(&["sluice.client"]);
+    // The backend insists on a client certificate from `ca`.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(ca.cert.der().to_vec())).expect("root");
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .expect("verifier");
+    let certs =
+        CertificateDer::pem_slice_iter(server_cert.as_bytes()).collect::<Result<_, _>>().expect("certs");
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, PrivateKeyDer::from_pem_slice(server_key.as_bytes()).expect("key"))
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.95:0").await.expect("bind");
+    let local: SocketAddr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    sluice_proxy::echo::serve_connection(tls, Arc::from("mtls-echo"), local).await;
+                }
+            });
+        }
+    });
+    let mtls_secret = |name: &str, ca_pem: &str| {
+        let indent = |s: &str| s.lines().map(|l| format!("    {l}\n")).collect::<String>();
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: demo}}\ntype: Opaque\n\
+             stringData:\n  tls.crt: |\n{}  tls.key: |\n{}  ca.crt: |\n{}",
+            indent(&client_cert),
+            indent(&client_key),
+            indent(ca_pem)
+        )
+    };
+    let https = |name: &str, host: &str, secret: Option<&str>| {
+        let mut a = vec![
+            ("nginx.ingress.kubernetes.io/backend-protocol", "HTTPS"),
+            ("nginx.ingress.kubernetes.io/proxy-ssl-verify", "on"),
+            ("nginx.ingress.kubernetes.io/proxy-ssl-name", "backend.internal"),
+            ("nginx.ingress.kubernetes.io/proxy-next-upstream-tries", "1"),
+        ];
+        if let Some(s) = secret {
+            a.push(("nginx.ingress.kubernetes.io/proxy-ssl-secret", s));
+        }
+        annotate(&ingress(name, host, &[("Prefix", "/", "secure")]), &a)
+    };
+    let dir = manifests(&[
+        ("class.yaml", ingress_class()),
+        ("svc.yaml", service("secure", local.port(), &["127.0.0.95"], true)),
+        (
+            "secrets.yaml",
+            [mtls_secret("mtls", &ca.cert.pem()), mtls_secret("wrong-ca", &other_ca.cert.pem())]
+                .join("---\n"),
+        ),
+        ("mtls.yaml", https("mtls", "mtls.test", Some("mtls"))),
+        ("nocert.yaml", https("nocert", "nocert.test", None)),
+        ("wrongca.yaml", https("wrongca", "wrongca.test", Some("wrong-ca"))),
+        ("missing.yaml", https("missing", "missing.test", Some("no-such-secret"))),
+    ]);
+    let sluice = Sluice::start(dir).await;
+    let c = sluice.client();
+
+    let Some(e) = c.echo("mtls.test", "/mutual").await else {
+        panic!("mTLS to the backend failed: {:?}\n{}", c.get("mtls.test", "/").await, sluice.stderr());
+    };
+    assert_eq!((e.backend.as_str(), e.uri.as_str()), ("mtls-echo", "/mutual"));
+    let status = |host: &'static str| {
+        let c = &c;
+        async move { c.get(host, "/").await.expect("response").0 }
+    };
+    assert_eq!(
+        status("nocert.test").await,
+        StatusCode::BAD_GATEWAY,
+        "the backend wants a client certificate"
+    );
+    assert_eq!(
+        status("wrongca.test").await,
+        StatusCode::BAD_GATEWAY,
+        "ca.crt does not vouch for the backend"
+    );
+    assert_eq!(
+        status("missing.test").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a missing Secret fails closed"
+    );
+    assert!(
+        sluice.stderr().contains("proxy-ssl-secret \"no-such-secret\": not found"),
+        "{}",
+        sluice.stderr()
+    );
+    server.abort();
+}

@@ -57,6 +57,8 @@ pub struct IngressAnnotations {
     pub fallback: Option<(String, String)>,
     /// Authentication (the Secret of basic auth is read by the caller).
     pub auth: Option<AuthSpec>,
+    /// `proxy-ssl-secret`: the Secret (in the Ingress's namespace) of the upstream client TLS.
+    pub proxy_ssl_secret: Option<String>,
     /// `custom-headers`: the ConfigMap (in the Ingress's namespace) of response headers.
     pub custom_headers: Option<String>,
     /// `auth-proxy-set-headers`: the ConfigMap of headers for the `auth-url` request.
@@ -173,15 +175,16 @@ pub fn parse(
     edge::parse(&mut r, settings, &mut parsed.policy);
     parsed.auth = auth::parse(&mut r);
     parsed.global_auth = r.parse("enable-global-auth", values::boolean).unwrap_or(true);
-    let config_map = |v: &str| {
+    let object_name = |v: &str| {
         let ok = !v.is_empty()
             && v.len() <= 253
             && v.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'/'));
-        ok.then(|| v.to_owned()).ok_or("not a ConfigMap name (NAME or NAMESPACE/NAME)")
+        ok.then(|| v.to_owned()).ok_or("not an object name (NAME or NAMESPACE/NAME)")
     };
-    parsed.custom_headers = r.parse("custom-headers", config_map);
-    parsed.auth_headers = r.parse("auth-proxy-set-headers", config_map);
+    parsed.custom_headers = r.parse("custom-headers", object_name);
+    parsed.proxy_ssl_secret = r.parse("proxy-ssl-secret", object_name);
+    parsed.auth_headers = r.parse("auth-proxy-set-headers", object_name);
     report_unsupported(map.keys(), object, warnings);
     parsed
 }
