@@ -32,4 +32,6 @@ pub use publish::{Outcome, Published, Publisher};
 pub use snapshot::{ObjectKind, ObjectRef, Snapshot};
 pub use table::{Backend, BackendKey, Endpoint, Route, RoutingTable};
 pub use tls::TlsCertificate;
-pub use translate::{translate, ClassSettings, GlobalSettings, Invalid, Options, Translation, Warning};
+pub use translate::{
+    translate, BlockKey, ClassSettings, GlobalSettings, Invalid, Options, Translation, Warning,
+};

@@ -56,6 +56,8 @@ pub struct RoutePolicy {
     pub limits: Option<RateLimits>,
     /// `auth-type: basic` or `auth-url` (or the ConfigMap's `global-auth-url`).
     pub auth: Option<Auth>,
+    /// `enable-access-log` (true): whether the routes' requests are written to the access log.
+    pub access_log: bool,
     /// `mirror-target`: copies of the requests go there too.
     pub mirror: Option<Arc<Mirror>>,
     /// The ConfigMap's `add-headers`, then the Ingress's `custom-headers`: set on responses.
@@ -94,6 +96,7 @@ impl Default for RoutePolicy {
             header_rewrites: HeaderRewrites::default(),
             response_headers: Arc::from([]),
             mirror: None,
+            access_log: true,
             denied: false,
         }
     }

@@ -12,6 +12,7 @@ pub(crate) mod config;
 mod endpoints;
 mod header_maps;
 mod ingress;
+mod request_rules;
 pub(crate) mod rules;
 mod tls;
 mod upstream_tls;
@@ -29,6 +30,7 @@ pub use class::{is_ours, ClassSettings, DEFAULT_CLASS_ANNOTATION, LEGACY_CLASS_A
 pub use config::GlobalSettings;
 pub use endpoints::SERVICE_NAME_LABEL;
 pub use header_maps::header_map_references;
+pub use request_rules::BlockKey;
 pub use values::parse_bool;
 pub use warning::{Invalid, Warning};
 

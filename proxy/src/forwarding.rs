@@ -134,6 +134,17 @@ pub fn new_request_id() -> String {
     id
 }
 
+/// nginx's `underscores_in_headers off` with `ignore_invalid_headers on`: request headers with an
+/// underscore in their name are not passed on (CGI-style frameworks would read `X_Real_IP` as
+/// `X-Real-IP`).
+pub fn drop_underscored(upstream: &mut RequestHeader) {
+    let names: Vec<HeaderName> =
+        upstream.headers.keys().filter(|n| n.as_str().contains('_')).cloned().collect();
+    for name in names {
+        upstream.remove_header(&name);
+    }
+}
+
 /// The ConfigMap's `proxy-set-headers`: each header set (replaced) on the upstream request, its
 /// variables evaluated for this request; a value that makes no header value is left out.
 pub fn set_configured(

@@ -204,6 +204,10 @@ impl ProxyHttp for Router {
             Local::new(status, body)?.send(session, hsts.as_ref()).await?;
             return Ok(true);
         }
+        if checks::blocked(session.req_header(), &table.settings) {
+            Local::new(403, "403 forbidden\n")?.send(session, hsts.as_ref()).await?;
+            return Ok(true);
+        }
         if let Some(to) = table.host_redirect(request_host(session)) {
             let location = redirects::www(session, scheme, to);
             let resp = Local::new(table.settings.redirect_code, "")?.header(header::LOCATION, location)?;
@@ -396,11 +400,22 @@ impl ProxyHttp for Router {
             request_id: &ctx.request_id,
         };
         forwarding::apply(upstream, &down, session.is_upgrade_req())?;
-        let set_headers = ctx.live.as_ref().map_or(&[][..], |l| &l.table.settings.proxy_set_headers[..]);
-        if !set_headers.is_empty() {
-            let facts =
-                RequestFacts { req: session.req_header(), client: ctx.client, host: request_host(session) };
-            forwarding::set_configured(upstream, set_headers, &facts)?;
+        if let Some(settings) = ctx.live.as_ref().map(|l| &l.table.settings) {
+            if !settings.underscores_in_headers {
+                forwarding::drop_underscored(upstream);
+            }
+            if settings.add_original_uri_header {
+                let uri = session.req_header().uri.path_and_query().map_or("/", |p| p.as_str());
+                upstream.insert_header("x-original-uri", uri)?;
+            }
+            if !settings.proxy_set_headers.is_empty() {
+                let facts = RequestFacts {
+                    req: session.req_header(),
+                    client: ctx.client,
+                    host: request_host(session),
+                };
+                forwarding::set_configured(upstream, &settings.proxy_set_headers, &facts)?;
+            }
         }
         let Some(route) = ctx.route.as_ref() else {
             return Ok(());
@@ -449,6 +464,9 @@ impl ProxyHttp for Router {
         }
         if !route.policy.header_rewrites.is_empty() {
             header_rewrites::apply(&route.policy.header_rewrites, response)?;
+        }
+        for name in ctx.live.iter().flat_map(|l| l.table.settings.hide_headers.iter()) {
+            response.remove_header(name);
         }
         Ok(())
     }
@@ -554,7 +572,8 @@ impl ProxyHttp for Router {
             host,
         };
         self.metrics.observe(&labels, elapsed.as_secs_f64());
-        if tracing::enabled!(target: access_log::TARGET, tracing::Level::INFO) {
+        let logged = route.is_none_or(|r| r.policy.access_log);
+        if logged && tracing::enabled!(target: access_log::TARGET, tracing::Level::INFO) {
             access_log::write(&AccessEntry {
                 remote_addr: ctx.client.or_else(|| client_ip(session)),
                 request_id: &ctx.request_id,

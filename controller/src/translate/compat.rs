@@ -51,7 +51,7 @@ pub const ANNOTATIONS: &[(&str, Support)] = &[
     ("custom-http-errors", Support::Supported),
     ("default-backend", Support::Partial("the Service's first port is used")),
     ("denylist-source-range", Support::Supported),
-    ("enable-access-log", Support::Unsupported("the access log is global (--disable-access-log)")),
+    ("enable-access-log", Support::Supported),
     ("enable-cors", Support::Supported),
     ("enable-global-auth", Support::Supported),
     ("enable-modsecurity", Support::Unsupported("no WAF is embedded")),

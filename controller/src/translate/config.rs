@@ -8,6 +8,7 @@ use http::{HeaderName, HeaderValue};
 use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::annotations;
+use super::request_rules::{self, BlockKey};
 use super::values::{self, parse_bool};
 use super::warning::{Invalid, Warning};
 use crate::client::{self, ClientSettings};
@@ -60,6 +61,16 @@ pub struct GlobalSettings {
     pub proxy_set_headers: Vec<(HeaderName, HeaderTemplate)>,
     /// `global-allowed-response-headers` (lowercase): the names `custom-headers` may set.
     pub allowed_response_headers: Vec<String>,
+    /// `block-user-agents`: requests with a matching `User-Agent` get 403.
+    pub blocked_agents: Vec<BlockKey>,
+    /// `block-referers`: requests with a matching `Referer` get 403.
+    pub blocked_referers: Vec<BlockKey>,
+    /// `hide-headers`: upstream response headers never passed on.
+    pub hide_headers: Vec<HeaderName>,
+    /// `enable-underscores-in-headers` (false): keep request headers with `_` in their names.
+    pub underscores_in_headers: bool,
+    /// `proxy-add-original-uri-header` (false): send `X-Original-Uri` upstream.
+    pub add_original_uri_header: bool,
 }
 
 impl Default for GlobalSettings {
@@ -82,6 +93,11 @@ impl Default for GlobalSettings {
             no_auth_locations: vec!["/.well-known/acme-challenge".to_owned()],
             proxy_set_headers: Vec::new(),
             allowed_response_headers: Vec::new(),
+            blocked_agents: Vec::new(),
+            blocked_referers: Vec::new(),
+            hide_headers: Vec::new(),
+            underscores_in_headers: false,
+            add_original_uri_header: false,
         }
     }
 }
@@ -197,6 +213,7 @@ fn read_policy(data: &BTreeMap<String, String>, settings: &mut GlobalSettings, i
         settings.upstream_keepalive = d;
     }
     read_edge(data, settings, invalid);
+    request_rules::read(data, settings, invalid);
 }
 
 /// The keys about clients: their address, source ranges, and the status of limited requests.
@@ -266,7 +283,7 @@ fn read_edge(data: &BTreeMap<String, String>, settings: &mut GlobalSettings, inv
 }
 
 /// Reports an invalid ConfigMap value (key, value, reason).
-type Report<'a> = dyn FnMut(&str, &str, &'static str) + 'a;
+pub(super) type Report<'a> = dyn FnMut(&str, &str, &'static str) + 'a;
 
 /// The parsed value of `key`, if present and valid (else reported).
 fn value<T>(

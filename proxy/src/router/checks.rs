@@ -119,3 +119,17 @@ pub(super) fn oversized(req: &RequestHeader, settings: &sluice_controller::Globa
 pub(super) fn declared_length(req: &RequestHeader) -> Option<u64> {
     req.headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
+
+/// `block-user-agents` / `block-referers`: whether the request is refused (403).
+pub(super) fn blocked(req: &RequestHeader, settings: &sluice_controller::GlobalSettings) -> bool {
+    let matches = |name: header::HeaderName, keys: &[sluice_controller::BlockKey]| {
+        !keys.is_empty()
+            && req
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| keys.iter().any(|k| k.matches(v)))
+    };
+    matches(header::USER_AGENT, &settings.blocked_agents)
+        || matches(header::REFERER, &settings.blocked_referers)
+}

@@ -99,3 +99,57 @@ async fn configmap_headers_reach_upstreams_and_clients() {
     assert_eq!(e.headers.get("x-using-sluice").map(String::as_str), Some("still"));
     assert!(!e.headers.contains_key("x-client"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configmap_request_rules_block_hide_and_drop_headers() {
+    let b = Backends::start("rules", &["127.0.0.145"]).await;
+    let dir = manifests(&[
+        ("class.yaml", ingress_class()),
+        ("svc.yaml", service("web", b.port, &["127.0.0.145"], true)),
+        (
+            "config.yaml",
+            config_map(&[
+                ("block-user-agents", "BadBot/1.0, ~*crawler"),
+                ("block-referers", "~^https://spam\\."),
+                ("hide-headers", "X-Powered-By"),
+                ("proxy-add-original-uri-header", "true"),
+                ("retry-non-idempotent", "maybe"),
+            ]),
+        ),
+        ("loud.yaml", ingress("loud", "loud.test", &[("Prefix", "/", "web")])),
+        (
+            "quiet.yaml",
+            annotate(
+                &ingress("quiet", "quiet.test", &[("Prefix", "/", "web")]),
+                &[("nginx.ingress.kubernetes.io/enable-access-log", "false")],
+            ),
+        ),
+    ]);
+    let sluice = Sluice::start_logged(dir, &["--configmap", "demo/sluice-config"]).await;
+    let c = sluice.client();
+    let status = |headers: &'static [(&'static str, &'static str)]| {
+        let c = &c;
+        async move { c.get_with("loud.test", "/", headers).await.0 }
+    };
+    assert_eq!(status(&[("user-agent", "badbot/1.0")]).await, StatusCode::FORBIDDEN, "strings ignore case");
+    assert_eq!(status(&[("user-agent", "Mega-CRAWLER 2")]).await, StatusCode::FORBIDDEN, "~* regex");
+    assert_eq!(status(&[("user-agent", "BadBot/1.01")]).await, StatusCode::OK, "strings match whole");
+    assert_eq!(status(&[("referer", "https://spam.example/")]).await, StatusCode::FORBIDDEN);
+    assert_eq!(status(&[("referer", "https://ok.example/?https://spam.")]).await, StatusCode::OK);
+
+    let headers = [("x_real_ip", "10.6.6.6"), ("x-echo-response-header", "X-Powered-By: PHP/5")];
+    let (status, response, body) = c.get_with("loud.test", "/orig?q=1", &headers).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(response.get("x-powered-by").is_none(), "hide-headers");
+    let e: sluice_proxy::echo::Echo = serde_json::from_slice(&body).expect("echo");
+    assert!(!e.headers.contains_key("x_real_ip"), "underscored headers are dropped, as nginx does");
+    assert_eq!(e.headers.get("x-original-uri").map(String::as_str), Some("/orig?q=1"));
+
+    c.get("quiet.test", "/not-logged-7f3a").await.expect("response");
+    c.get("loud.test", "/logged-7f3a").await.expect("response");
+    let logged =
+        wait_until(Duration::from_secs(5), || async { sluice.access_log().contains("/logged-7f3a") }).await;
+    assert!(logged, "{}", sluice.access_log());
+    assert!(!sluice.access_log().contains("/not-logged-7f3a"), "enable-access-log: false");
+    assert!(sluice.stderr().contains("retry-non-idempotent"), "a bad value is reported");
+}

@@ -31,6 +31,8 @@ pub struct Sluice {
     pub https: SocketAddr,
     pub admin: SocketAddr,
     stderr: PathBuf,
+    /// Where the access log goes, when it is on.
+    access_log: Option<PathBuf>,
     pub dir: Option<tempfile::TempDir>,
 }
 
@@ -45,33 +47,47 @@ impl Sluice {
     pub async fn start_with(dir: tempfile::TempDir, extra: &[&str]) -> Sluice {
         let mut args = vec!["--manifests".to_owned(), dir.path().display().to_string()];
         args.extend(extra.iter().map(|s| s.to_string()));
-        Self::launch(args, Some(dir)).await
+        Self::launch(args, Some(dir), false).await
+    }
+
+    /// As [`Sluice::start_with`], with the access log on (read it with [`Sluice::access_log`]).
+    pub async fn start_logged(dir: tempfile::TempDir, extra: &[&str]) -> Sluice {
+        let mut args = vec!["--manifests".to_owned(), dir.path().display().to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::launch(args, Some(dir), true).await
     }
 
     /// Starts sluice on a cluster (`--kubeconfig` plus `extra` flags) and waits for `/readyz`.
     pub async fn start_kube(kubeconfig: &Path, extra: &[&str]) -> Sluice {
         let mut args = vec!["--kubeconfig".to_owned(), kubeconfig.display().to_string()];
         args.extend(extra.iter().map(|s| s.to_string()));
-        Self::launch(args, None).await
+        Self::launch(args, None, false).await
     }
 
-    async fn launch(source: Vec<String>, dir: Option<tempfile::TempDir>) -> Sluice {
+    async fn launch(source: Vec<String>, dir: Option<tempfile::TempDir>, logged: bool) -> Sluice {
         let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let https: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let admin: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let logs = tempfile::Builder::new().prefix("sluice-stderr").tempfile().expect("log file");
         let (file, stderr) = logs.keep().expect("keep log");
-        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        command
             .args(&source)
             .args(["--http-addr", &http.to_string(), "--https-addr", &https.to_string()])
             .args(["--admin-addr", &admin.to_string(), "--threads", "1"])
-            .arg("--disable-access-log")
             .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("spawn sluice");
-        let sluice = Sluice { child, http, https, admin, stderr, dir };
+            .stderr(file);
+        let access_log = if logged {
+            let out = tempfile::Builder::new().prefix("sluice-access").tempfile().expect("log file");
+            let (file, path) = out.keep().expect("keep log");
+            command.stdout(file);
+            Some(path)
+        } else {
+            command.arg("--disable-access-log").stdout(Stdio::null());
+            None
+        };
+        let child = command.spawn().expect("spawn sluice");
+        let sluice = Sluice { child, http, https, admin, stderr, access_log, dir };
         let client = Client::new(http);
         let ready = wait_until(Duration::from_secs(20), || async {
             client
@@ -83,6 +99,11 @@ impl Sluice {
         .await;
         assert!(ready, "sluice did not become ready; stderr:\n{}", sluice.stderr());
         sluice
+    }
+
+    /// The access log so far (empty unless started with [`Sluice::start_logged`]).
+    pub fn access_log(&self) -> String {
+        self.access_log.as_ref().and_then(|p| fs::read_to_string(p).ok()).unwrap_or_default()
     }
 
     /// Everything sluice wrote to stderr so far.
@@ -141,6 +162,9 @@ impl Drop for Sluice {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = fs::remove_file(&self.stderr);
+        if let Some(log) = &self.access_log {
+            let _ = fs::remove_file(log);
+        }
     }
 }
 

@@ -172,6 +172,7 @@ pub fn parse(
     upstream::parse(&mut r, &mut parsed);
     parsed.policy.header_rewrites = headers::parse(&mut r);
     parsed.policy.mirror = mirror::parse(&mut r);
+    parsed.policy.access_log = r.parse("enable-access-log", values::boolean).unwrap_or(true);
     edge::parse(&mut r, settings, &mut parsed.policy);
     parsed.auth = auth::parse(&mut r);
     parsed.global_auth = r.parse("enable-global-auth", values::boolean).unwrap_or(true);

@@ -1,0 +1,125 @@
+//! ConfigMap keys about requests as a whole, with ingress-nginx's defaults:
+//!
+//! * `block-user-agents`, `block-referers`: comma-separated nginx `map` keys; a request whose
+//!   `User-Agent` / `Referer` matches one gets 403. A key is a string (matched ignoring case, as
+//!   nginx's `map` does) or a regex (`~` case-sensitive, `~*` case-insensitive).
+//! * `hide-headers`: upstream response headers never passed to clients (`proxy_hide_header`).
+//! * `enable-underscores-in-headers` (false): like nginx, request headers whose names contain an
+//!   underscore are dropped, since some frameworks read `X_Forwarded_For` as `X-Forwarded-For`.
+//! * `proxy-add-original-uri-header` (false): `X-Original-Uri` with the request URI upstream.
+//! * `retry-non-idempotent` (false): `proxy-next-upstream` retries POST, LOCK and PATCH too.
+
+use std::collections::BTreeMap;
+
+use http::HeaderName;
+use regex::Regex;
+
+use super::config::{GlobalSettings, Report};
+use super::values;
+use crate::rewrite;
+
+/// A `block-user-agents` / `block-referers` key.
+#[derive(Debug, Clone)]
+pub enum BlockKey {
+    /// A string, matched ignoring case.
+    Exact(String),
+    /// A regex (`~` or `~*`), with its source.
+    Pattern(String, Regex),
+}
+
+impl BlockKey {
+    /// Whether `value` (a header value) matches.
+    pub fn matches(&self, value: &str) -> bool {
+        match self {
+            BlockKey::Exact(s) => s.eq_ignore_ascii_case(value),
+            BlockKey::Pattern(_, regex) => regex.is_match(value),
+        }
+    }
+}
+
+impl PartialEq for BlockKey {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (BlockKey::Exact(a), BlockKey::Exact(b)) | (BlockKey::Pattern(a, _), BlockKey::Pattern(b, _)) => {
+                a == b
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Reads the keys above into `settings`.
+pub(super) fn read(data: &BTreeMap<String, String>, settings: &mut GlobalSettings, invalid: &mut Report<'_>) {
+    for (key, target) in [
+        ("block-user-agents", &mut settings.blocked_agents),
+        ("block-referers", &mut settings.blocked_referers),
+    ] {
+        if let Some(v) = data.get(key) {
+            *target = block_keys(key, v, invalid);
+        }
+    }
+    if let Some(v) = data.get("hide-headers") {
+        let names: Result<Vec<HeaderName>, _> = v
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|h| HeaderName::try_from(h.to_ascii_lowercase()))
+            .collect();
+        match names {
+            Ok(names) => settings.hide_headers = names,
+            Err(_) => invalid("hide-headers", v, "not a list of header names"),
+        }
+    }
+    let mut flag = |key: &str, target: &mut bool| {
+        if let Some(v) = data.get(key) {
+            match values::boolean(v.trim()) {
+                Ok(b) => *target = b,
+                Err(reason) => invalid(key, v, reason),
+            }
+        }
+    };
+    flag("enable-underscores-in-headers", &mut settings.underscores_in_headers);
+    flag("proxy-add-original-uri-header", &mut settings.add_original_uri_header);
+    flag("retry-non-idempotent", &mut settings.policy.upstream.next_upstream.non_idempotent);
+}
+
+fn block_keys(key: &str, value: &str, invalid: &mut Report<'_>) -> Vec<BlockKey> {
+    let mut keys = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let pattern = match item.strip_prefix("~*") {
+            Some(p) => Some((p, true)),
+            None => item.strip_prefix('~').map(|p| (p, false)),
+        };
+        match pattern {
+            None => keys.push(BlockKey::Exact(item.to_owned())),
+            Some((p, insensitive)) => match rewrite::compile(p.trim(), insensitive) {
+                Ok(regex) => keys.push(BlockKey::Pattern(item.to_owned(), regex)),
+                Err(_) => {
+                    invalid(key, item, "not a regular expression Sluice accepts; that entry is skipped")
+                }
+            },
+        }
+    }
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_keys_are_strings_or_bounded_regexes() {
+        let mut reported = Vec::new();
+        let keys = {
+            let mut invalid =
+                |key: &str, value: &str, _reason: &'static str| reported.push(format!("{key}={value}"));
+            block_keys("block-user-agents", "curl/8.0, ~^Go-http, ~*BOT, ~(unclosed", &mut invalid)
+        };
+        assert_eq!(reported, ["block-user-agents=~(unclosed"], "a bad regex is skipped with a report");
+        assert_eq!(keys.len(), 3);
+        let blocked = |ua: &str| keys.iter().any(|k| k.matches(ua));
+        assert!(blocked("CURL/8.0") && !blocked("curl/8.01"));
+        assert!(blocked("Go-http-client/1.1") && !blocked("go-http-client/1.1"), "~ is case-sensitive");
+        assert!(blocked("SomeBot/2") && !blocked("Mozilla/5.0"));
+    }
+}
