@@ -8,6 +8,7 @@ mod annotations;
 mod basic_auth;
 mod class;
 pub mod compat;
+mod compression;
 pub(crate) mod config;
 mod endpoints;
 mod header_maps;
@@ -27,6 +28,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 
 pub use annotations::{IngressAnnotations, FALLBACK_SERVICE, PREFIX as ANNOTATION_PREFIX};
 pub use class::{is_ours, ClassSettings, DEFAULT_CLASS_ANNOTATION, LEGACY_CLASS_ANNOTATION};
+pub use compression::{Codec, Compression};
 pub use config::GlobalSettings;
 pub use endpoints::SERVICE_NAME_LABEL;
 pub use header_maps::header_map_references;

@@ -118,8 +118,8 @@ async fn handle(
             Some((name.trim().parse().ok()?, value.trim().parse().ok()?))
         })
         .collect();
-    // `?bytes=N` answers with N bytes of `x` (at most 16 MiB) instead of the JSON description:
-    // a large body for bandwidth tests.
+    // `?bytes=N` answers with N bytes of `x` (text/plain, at most 16 MiB) instead of the JSON
+    // description: a large body for bandwidth and compression tests.
     let size = req
         .uri()
         .query()
@@ -128,6 +128,7 @@ async fn handle(
     if let Some(size) = size {
         let mut response = Response::new(Full::new(Bytes::from(vec![b'x'; size.min(16 << 20)])));
         *response.status_mut() = status;
+        response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
         return Ok(response);
     }
     let method = req.method().to_string();

@@ -20,6 +20,9 @@ use pingora::{Error, ErrorType, Result};
 use sluice_controller::policy::{Auth, Balance};
 use sluice_controller::{Backend, Published, Publisher, Route};
 
+use pingora::modules::http::compression::ResponseCompression;
+use pingora::protocols::http::compression::Algorithm;
+
 use crate::access_log::{self, AccessEntry};
 use crate::auth::ExternalAuthClient;
 use crate::forwarding::{self, Downstream, X_REQUEST_ID};
@@ -131,6 +134,10 @@ pub fn request_host(session: &Session) -> &str {
         .unwrap_or("")
 }
 
+fn declared_response_length(resp: &ResponseHeader) -> Option<u64> {
+    resp.headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
 fn client_ip(session: &Session) -> Option<IpAddr> {
     session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip())
 }
@@ -175,13 +182,31 @@ impl ProxyHttp for Router {
     /// redirect, 404, CORS preflight, app-root, fixed redirects, HTTPS redirect, then the access
     /// phase (limits, allow/deny, auth), 413, and 503 when no backend has a ready endpoint.
     /// Returning `Ok(true)` means the response has been sent.
+    /// Loads the live table for this request and turns on response compression when the
+    /// ConfigMap asks for it (before Pingora's compression module reads `Accept-Encoding`).
+    async fn early_request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+        let live = self.publisher.load();
+        let compression = &live.table.settings.compression;
+        if compression.enabled() {
+            if let Some(module) = session.downstream_modules_ctx.get_mut::<ResponseCompression>() {
+                module.adjust_algorithm_level(Algorithm::Gzip, compression.gzip.level);
+                module.adjust_algorithm_level(Algorithm::Brotli, compression.brotli.level);
+            }
+        }
+        ctx.live = Some(live);
+        Ok(())
+    }
+
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         ctx.https = is_https(session);
         ctx.request_id = match session.req_header().headers.get(X_REQUEST_ID).and_then(|v| v.to_str().ok()) {
             Some(id) if !id.is_empty() => id.to_owned(),
             _ => forwarding::new_request_id(),
         };
-        let live = self.publisher.load();
+        let live = match &ctx.live {
+            Some(live) => live.clone(),
+            None => self.publisher.load(),
+        };
         session.set_keepalive(Some(live.table.settings.keep_alive.as_secs()));
         ctx.live = Some(live.clone());
         let table = &live.table;
@@ -514,6 +539,22 @@ impl ProxyHttp for Router {
         }
         if let Some(hsts) = ctx.hsts() {
             response.insert_header(header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
+        }
+        // `gzip-types` / `gzip-min-length` (and brotli's): Pingora's module compresses only
+        // what they allow.
+        if let Some(compression) = ctx.live.as_ref().map(|l| &l.table.settings.compression) {
+            if compression.enabled() {
+                let content_type = response.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+                let length = declared_response_length(response);
+                if let Some(module) = session.downstream_modules_ctx.get_mut::<ResponseCompression>() {
+                    if !compression.gzip.applies(content_type, length) {
+                        module.adjust_algorithm_level(Algorithm::Gzip, 0);
+                    }
+                    if !compression.brotli.applies(content_type, length) {
+                        module.adjust_algorithm_level(Algorithm::Brotli, 0);
+                    }
+                }
+            }
         }
         // `add-headers` and `custom-headers`.
         for (name, value) in ctx.route.iter().flat_map(|r| r.policy.response_headers.iter()) {

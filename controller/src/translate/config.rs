@@ -8,6 +8,7 @@ use http::{HeaderName, HeaderValue};
 use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::annotations;
+use super::compression::{self, Compression};
 use super::request_rules::{self, BlockKey};
 use super::values::{self, parse_bool};
 use super::warning::{Invalid, Warning};
@@ -71,6 +72,8 @@ pub struct GlobalSettings {
     pub underscores_in_headers: bool,
     /// `proxy-add-original-uri-header` (false): send `X-Original-Uri` upstream.
     pub add_original_uri_header: bool,
+    /// `use-gzip`, `enable-brotli` and their companions.
+    pub compression: Compression,
 }
 
 impl Default for GlobalSettings {
@@ -98,6 +101,7 @@ impl Default for GlobalSettings {
             hide_headers: Vec::new(),
             underscores_in_headers: false,
             add_original_uri_header: false,
+            compression: Compression::default(),
         }
     }
 }
@@ -214,6 +218,7 @@ fn read_policy(data: &BTreeMap<String, String>, settings: &mut GlobalSettings, i
     }
     read_edge(data, settings, invalid);
     request_rules::read(data, settings, invalid);
+    settings.compression = compression::read(data, invalid);
 }
 
 /// The keys about clients: their address, source ranges, and the status of limited requests.

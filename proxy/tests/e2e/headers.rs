@@ -153,3 +153,44 @@ async fn configmap_request_rules_block_hide_and_drop_headers() {
     assert!(!sluice.access_log().contains("/not-logged-7f3a"), "enable-access-log: false");
     assert!(sluice.stderr().contains("retry-non-idempotent"), "a bad value is reported");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn use_gzip_compresses_the_configured_types_above_the_minimum_length() {
+    use std::io::Read as _;
+    let b = Backends::start("zip", &["127.0.0.146"]).await;
+    let dir = manifests(&[
+        ("class.yaml", ingress_class()),
+        ("svc.yaml", service("web", b.port, &["127.0.0.146"], true)),
+        (
+            "config.yaml",
+            config_map(&[
+                ("use-gzip", "true"),
+                ("gzip-level", "6"),
+                ("gzip-min-length", "100"),
+                ("gzip-types", "text/plain"),
+            ]),
+        ),
+        ("zip.yaml", ingress("zip", "zip.test", &[("Prefix", "/", "web")])),
+    ]);
+    let sluice = Sluice::start_with(dir, &["--configmap", "demo/sluice-config"]).await;
+    let c = sluice.client();
+    let encoding =
+        |h: &http::HeaderMap| h.get("content-encoding").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let gzip = [("accept-encoding", "gzip")];
+
+    let (status, headers, body) = c.get_with("zip.test", "/?bytes=5000", &gzip).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(encoding(&headers).as_deref(), Some("gzip"), "{headers:?}");
+    assert!(body.len() < 5000, "compressed to {} bytes", body.len());
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut plain).expect("gzip");
+    assert_eq!(plain, vec![b'x'; 5000]);
+
+    let (_, headers, body) = c.get_with("zip.test", "/?bytes=50", &gzip).await;
+    assert_eq!((encoding(&headers), body.len()), (None, 50), "below gzip-min-length");
+    let (_, headers, _) = c.get_with("zip.test", "/?bytes=5000", &[]).await;
+    assert_eq!(encoding(&headers), None, "the client did not ask for it");
+    let (_, headers, body) = c.get_with("zip.test", "/json", &gzip).await;
+    assert_eq!(encoding(&headers), None, "application/json is not in gzip-types here");
+    assert!(serde_json::from_slice::<serde_json::Value>(&body).is_ok());
+}
