@@ -7,9 +7,10 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use http::header::{self, HeaderName, HeaderValue};
-use pingora::http::RequestHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::Result;
 use sluice_controller::policy::HeaderTemplate;
+use sluice_controller::GlobalSettings;
 
 use crate::traffic::{self, RequestFacts};
 
@@ -143,6 +144,25 @@ pub fn drop_underscored(upstream: &mut RequestHeader) {
     for name in names {
         upstream.remove_header(&name);
     }
+}
+
+/// What nginx never passes from an upstream response: its `X-Accel-*` control headers and
+/// `X-Pad`; the `Server` header, replaced by Sluice's own unless `allow-backend-server-header`;
+/// and the ConfigMap's `hide-headers`.
+pub fn hide_upstream_headers(response: &mut ResponseHeader, settings: &GlobalSettings) -> Result<()> {
+    let internal: Vec<HeaderName> = response
+        .headers
+        .keys()
+        .filter(|n| n.as_str().starts_with("x-accel-") || n.as_str() == "x-pad")
+        .cloned()
+        .collect();
+    for name in internal.iter().chain(&settings.hide_headers) {
+        response.remove_header(name);
+    }
+    if !settings.backend_server_header || !response.headers.contains_key(header::SERVER) {
+        response.insert_header(header::SERVER, "sluice")?;
+    }
+    Ok(())
 }
 
 /// The ConfigMap's `proxy-set-headers`: each header set (replaced) on the upstream request, its

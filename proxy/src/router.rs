@@ -490,8 +490,8 @@ impl ProxyHttp for Router {
         if !route.policy.header_rewrites.is_empty() {
             header_rewrites::apply(&route.policy.header_rewrites, response)?;
         }
-        for name in ctx.live.iter().flat_map(|l| l.table.settings.hide_headers.iter()) {
-            response.remove_header(name);
+        if let Some(settings) = ctx.live.as_ref().map(|l| &l.table.settings) {
+            forwarding::hide_upstream_headers(response, settings)?;
         }
         Ok(())
     }

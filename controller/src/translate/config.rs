@@ -74,6 +74,9 @@ pub struct GlobalSettings {
     pub add_original_uri_header: bool,
     /// `use-gzip`, `enable-brotli` and their companions.
     pub compression: Compression,
+    /// `allow-backend-server-header` (false): pass the upstream's `Server` header instead of
+    /// Sluice's own.
+    pub backend_server_header: bool,
 }
 
 impl Default for GlobalSettings {
@@ -102,6 +105,7 @@ impl Default for GlobalSettings {
             underscores_in_headers: false,
             add_original_uri_header: false,
             compression: Compression::default(),
+            backend_server_header: false,
         }
     }
 }

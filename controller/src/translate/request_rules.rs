@@ -8,6 +8,7 @@
 //!   underscore are dropped, since some frameworks read `X_Forwarded_For` as `X-Forwarded-For`.
 //! * `proxy-add-original-uri-header` (false): `X-Original-Uri` with the request URI upstream.
 //! * `retry-non-idempotent` (false): `proxy-next-upstream` retries POST, LOCK and PATCH too.
+//! * `allow-backend-server-header` (false): the upstream's `Server` header instead of Sluice's.
 
 use std::collections::BTreeMap;
 
@@ -81,6 +82,7 @@ pub(super) fn read(data: &BTreeMap<String, String>, settings: &mut GlobalSetting
     flag("enable-underscores-in-headers", &mut settings.underscores_in_headers);
     flag("proxy-add-original-uri-header", &mut settings.add_original_uri_header);
     flag("retry-non-idempotent", &mut settings.policy.upstream.next_upstream.non_idempotent);
+    flag("allow-backend-server-header", &mut settings.backend_server_header);
 }
 
 fn block_keys(key: &str, value: &str, invalid: &mut Report<'_>) -> Vec<BlockKey> {

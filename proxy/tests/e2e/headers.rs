@@ -137,10 +137,17 @@ async fn configmap_request_rules_block_hide_and_drop_headers() {
     assert_eq!(status(&[("referer", "https://spam.example/")]).await, StatusCode::FORBIDDEN);
     assert_eq!(status(&[("referer", "https://ok.example/?https://spam.")]).await, StatusCode::OK);
 
-    let headers = [("x_real_ip", "10.6.6.6"), ("x-echo-response-header", "X-Powered-By: PHP/5")];
+    let headers = [
+        ("x_real_ip", "10.6.6.6"),
+        ("x-echo-response-header", "X-Powered-By: PHP/5"),
+        ("x-echo-response-header", "X-Accel-Redirect: /internal/secret"),
+    ];
     let (status, response, body) = c.get_with("loud.test", "/orig?q=1", &headers).await;
     assert_eq!(status, StatusCode::OK);
     assert!(response.get("x-powered-by").is_none(), "hide-headers");
+    assert!(response.get("x-accel-redirect").is_none(), "nginx's control headers never pass");
+    let server = |h: &http::HeaderMap| h.get("server").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert_eq!(server(&response), "sluice", "the backend's Server header is replaced");
     let e: sluice_proxy::echo::Echo = serde_json::from_slice(&body).expect("echo");
     assert!(!e.headers.contains_key("x_real_ip"), "underscored headers are dropped, as nginx does");
     assert_eq!(e.headers.get("x-original-uri").map(String::as_str), Some("/orig?q=1"));
@@ -152,6 +159,18 @@ async fn configmap_request_rules_block_hide_and_drop_headers() {
     assert!(logged, "{}", sluice.access_log());
     assert!(!sluice.access_log().contains("/not-logged-7f3a"), "enable-access-log: false");
     assert!(sluice.stderr().contains("retry-non-idempotent"), "a bad value is reported");
+
+    sluice.write("config.yaml", &config_map(&[("allow-backend-server-header", "true")]));
+    let passed = wait_until(Duration::from_secs(10), || async {
+        server(&c.get_with("loud.test", "/", &[]).await.1) == "sluice-echo"
+    })
+    .await;
+    assert!(passed, "allow-backend-server-header passes the backend's Server");
+    assert_eq!(
+        c.get_with("loud.test", "/", &[("user-agent", "BadBot/1.0")]).await.0,
+        StatusCode::OK,
+        "unblocked"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
