@@ -160,7 +160,7 @@ pub fn hide_upstream_headers(response: &mut ResponseHeader, settings: &GlobalSet
         response.remove_header(name);
     }
     if !settings.backend_server_header || !response.headers.contains_key(header::SERVER) {
-        response.insert_header(header::SERVER, "sluice")?;
+        response.insert_header(header::SERVER, HeaderValue::from_static("sluice"))?;
     }
     Ok(())
 }
