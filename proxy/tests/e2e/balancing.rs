@@ -90,21 +90,30 @@ async fn hash_by_and_persistent_affinity_keep_keys_on_their_endpoints() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn https_backends_with_and_without_verification() {
-    let acceptor = acceptor(&["backend.internal"]);
-    let listener = TcpListener::bind("127.0.0.94:0").await.expect("bind");
+/// An echo backend over TLS on `ip` (any port): its address and the task to abort.
+async fn tls_echo(
+    ip: &str,
+    acceptor: tokio_rustls::TlsAcceptor,
+    name: &'static str,
+) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind((ip, 0)).await.expect("bind");
     let local: SocketAddr = listener.local_addr().expect("addr");
     let server = tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 if let Ok(tls) = acceptor.accept(tcp).await {
-                    sluice_proxy::echo::serve_connection(tls, Arc::from("tls-echo"), local).await;
+                    sluice_proxy::echo::serve_connection(tls, Arc::from(name), local).await;
                 }
             });
         }
     });
+    (local, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_backends_with_and_without_verification() {
+    let (local, server) = tls_echo("127.0.0.94", acceptor(&["backend.internal"]), "tls-echo").await;
     let https = annotate(
         &ingress("https", "https.test", &[("Prefix", "/", "secure")]),
         &[("nginx.ingress.kubernetes.io/backend-protocol", "HTTPS")],
@@ -194,18 +203,7 @@ async fn proxy_ssl_secret_presents_a_client_certificate_and_verifies_with_its_ca
         .with_single_cert(certs, PrivateKeyDer::from_pem_slice(server_key.as_bytes()).expect("key"))
         .expect("server config");
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.95:0").await.expect("bind");
-    let local: SocketAddr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                if let Ok(tls) = acceptor.accept(tcp).await {
-                    sluice_proxy::echo::serve_connection(tls, Arc::from("mtls-echo"), local).await;
-                }
-            });
-        }
-    });
+    let (local, server) = tls_echo("127.0.0.95", acceptor, "mtls-echo").await;
     let mtls_secret = |name: &str, ca_pem: &str| {
         let indent = |s: &str| s.lines().map(|l| format!("    {l}\n")).collect::<String>();
         format!(
