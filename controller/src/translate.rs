@@ -10,6 +10,7 @@ mod class;
 pub mod compat;
 mod compression;
 pub(crate) mod config;
+pub mod config_keys;
 mod endpoints;
 mod header_maps;
 mod ingress;

@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::annotations;
 use super::compression::{self, Compression};
+use super::config_keys;
 use super::request_rules::{self, BlockKey};
 use super::values::{self, parse_bool};
 use super::warning::{Invalid, Warning};
@@ -172,6 +173,9 @@ pub fn global_settings(config: Option<&ConfigMap>, warnings: &mut Vec<Warning>) 
         })
         .flatten();
     settings.global_auth = annotations::global_auth(&data, &object, warnings);
+    for reason in config_keys::unsupported(&data) {
+        warnings.push(Warning { object: object.clone(), reason });
+    }
     settings
 }
 

@@ -159,7 +159,13 @@ pub enum Invalid {
         /// The annotation names, without the prefix.
         annotations: Vec<String>,
     },
-    /// `*-snippet` annotations: raw nginx configuration, never interpreted (the IngressNightmare
+    /// Controller ConfigMap keys that Sluice does not read; they have no effect.
+    #[error("ConfigMap keys not supported, ignored: {}", keys.join(", "))]
+    UnsupportedConfigKeys {
+        /// The keys.
+        keys: Vec<String>,
+    },
+    /// `*-snippet` annotations (or ConfigMap keys): raw nginx configuration, never interpreted (the IngressNightmare
     /// class of injection).
     #[error("snippet annotations are refused and never interpreted: {}", annotations.join(", "))]
     SnippetRefused {
@@ -217,6 +223,7 @@ impl Invalid {
             Invalid::AliasConflict { .. } => "AliasConflict",
             Invalid::CanaryWithoutMain { .. } | Invalid::CanaryDuplicate { .. } => "CanaryIgnored",
             Invalid::UnsupportedAnnotations { .. } => "UnsupportedAnnotations",
+            Invalid::UnsupportedConfigKeys { .. } => "UnsupportedConfigKeys",
             Invalid::SnippetRefused { .. } => "SnippetRefused",
             Invalid::SecretNotFound { .. } => "SecretNotFound",
             Invalid::InvalidCertificate { .. } | Invalid::CertificateHostMismatch { .. } => {
