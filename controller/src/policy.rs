@@ -295,6 +295,9 @@ pub struct Affinity {
     pub expires: Option<u64>,
     /// `session-cookie-samesite`: `None`, `Lax` or `Strict`.
     pub samesite: Option<&'static str>,
+    /// `session-cookie-conditional-samesite-none`: leave `SameSite=None` out for the browsers
+    /// that mishandle it (ingress-nginx's list: Chrome 4x to 6x, iOS 12, Safari on macOS 10.14).
+    pub conditional_samesite_none: bool,
     /// `session-cookie-secure`: mark the cookie Secure on plain HTTP too.
     pub secure: bool,
     /// `session-cookie-change-on-failure`: re-pin the session when its endpoint failed.

@@ -524,7 +524,9 @@ impl ProxyHttp for Router {
                     sluice_controller::matching::PathMatch::Regex(_) => "/",
                     other => other.path(),
                 };
-                let cookie = traffic::session_cookie(affinity, value, path, ctx.https);
+                let agent =
+                    session.req_header().headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+                let cookie = traffic::session_cookie(affinity, value, path, ctx.https, agent);
                 response.append_header(header::SET_COOKIE, cookie)?;
             }
         }

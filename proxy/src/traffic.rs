@@ -146,7 +146,13 @@ fn sticky(
 
 /// The `Set-Cookie` value for a new session, with ingress-nginx's attributes (always HttpOnly;
 /// Secure on HTTPS or with `session-cookie-secure`).
-pub fn session_cookie(affinity: &Affinity, value: &str, route_path: &str, https: bool) -> String {
+pub fn session_cookie(
+    affinity: &Affinity,
+    value: &str,
+    route_path: &str,
+    https: bool,
+    user_agent: Option<&str>,
+) -> String {
     let path = affinity.path.as_deref().unwrap_or(route_path);
     let mut cookie = format!("{}={value}; Path={path}", affinity.cookie_name);
     if let Some(domain) = &affinity.domain {
@@ -159,7 +165,8 @@ pub fn session_cookie(affinity: &Affinity, value: &str, route_path: &str, https:
     if let Some(max_age) = affinity.max_age {
         let _ = write!(cookie, "; Max-Age={max_age}");
     }
-    if let Some(samesite) = affinity.samesite {
+    let omit_none = affinity.conditional_samesite_none && !same_site_none_compatible(user_agent);
+    if let Some(samesite) = affinity.samesite.filter(|s| !(omit_none && *s == "None")) {
         let _ = write!(cookie, "; SameSite={samesite}");
     }
     if affinity.secure || https {
@@ -167,6 +174,22 @@ pub fn session_cookie(affinity: &Affinity, value: &str, route_path: &str, https:
     }
     cookie.push_str("; HttpOnly");
     cookie
+}
+
+/// ingress-nginx's list of browsers that reject or mishandle `SameSite=None` cookies, matched as
+/// it matches them: `Chrome/4`, `Chrome/5`, `Chrome/6`, iOS 12, and Safari (not Chrome) on macOS
+/// 10.14.
+fn same_site_none_compatible(user_agent: Option<&str>) -> bool {
+    let Some(ua) = user_agent else {
+        return true;
+    };
+    let old_chrome = ["Chrome/4", "Chrome/5", "Chrome/6"].iter().any(|v| ua.contains(v));
+    let ios12 = ua.contains("CPU iPhone OS 12") || ua.contains("iPad; CPU OS 12");
+    let mojave_safari = ua.contains("Macintosh")
+        && ua.contains("Intel Mac OS X 10_14")
+        && ua.contains("Safari")
+        && !ua.contains("Chrome");
+    !(old_chrome || ios12 || mojave_safari)
 }
 
 /// The value of a key built from request variables (`upstream-hash-by`, `auth-cache-key`).
@@ -243,16 +266,28 @@ mod tests {
             max_age: Some(60),
             expires: None,
             samesite: Some("Lax"),
+            conditional_samesite_none: false,
             secure: false,
             change_on_failure: false,
         };
         assert_eq!(
-            session_cookie(&affinity, "k", "/app", true),
+            session_cookie(&affinity, "k", "/app", true, None),
             "S=k; Path=/app; Domain=example.com; Max-Age=60; SameSite=Lax; Secure; HttpOnly"
         );
         assert_eq!(
-            session_cookie(&affinity, "k", "/", false),
+            session_cookie(&affinity, "k", "/", false, None),
             "S=k; Path=/; Domain=example.com; Max-Age=60; SameSite=Lax; HttpOnly"
         );
+        let none = Affinity { samesite: Some("None"), conditional_samesite_none: true, ..affinity };
+        let chrome_65 =
+            Some("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/65.0.3325.181 Safari/537.36");
+        let chrome_120 =
+            Some("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0.0.0 Safari/537.36");
+        let ios_12 = Some("Mozilla/5.0 (iPhone; CPU iPhone OS 12_4 like Mac OS X) AppleWebKit/605.1.15");
+        assert!(!session_cookie(&none, "k", "/", true, chrome_65).contains("SameSite"));
+        assert!(!session_cookie(&none, "k", "/", true, ios_12).contains("SameSite"));
+        assert!(session_cookie(&none, "k", "/", true, chrome_120).contains("SameSite=None"));
+        let unconditional = Affinity { conditional_samesite_none: false, ..none };
+        assert!(session_cookie(&unconditional, "k", "/", true, chrome_65).contains("SameSite=None"));
     }
 }

@@ -133,10 +133,7 @@ pub const ANNOTATIONS: &[(&str, Support)] = &[
         Support::Unsupported("Sluice never sends traffic to ClusterIPs; it routes to endpoints"),
     ),
     ("session-cookie-change-on-failure", Support::Supported),
-    (
-        "session-cookie-conditional-samesite-none",
-        Support::Unsupported("SameSite=None is sent to every client"),
-    ),
+    ("session-cookie-conditional-samesite-none", Support::Supported),
     ("session-cookie-domain", Support::Supported),
     ("session-cookie-expires", Support::Supported),
     ("session-cookie-max-age", Support::Supported),

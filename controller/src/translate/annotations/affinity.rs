@@ -50,6 +50,8 @@ pub(super) fn parse(r: &mut Reader<'_>) -> Option<Affinity> {
         "strict" => Ok("Strict"),
         _ => Err("must be None, Lax or Strict"),
     });
+    let conditional_samesite_none =
+        r.parse("session-cookie-conditional-samesite-none", values::boolean).unwrap_or(false);
     let secure = r.parse("session-cookie-secure", values::boolean).unwrap_or(false);
     let change_on_failure = r.parse("session-cookie-change-on-failure", values::boolean).unwrap_or(false);
     Some(Affinity {
@@ -60,6 +62,7 @@ pub(super) fn parse(r: &mut Reader<'_>) -> Option<Affinity> {
         max_age,
         expires,
         samesite,
+        conditional_samesite_none,
         secure,
         change_on_failure,
     })
