@@ -88,6 +88,29 @@ impl fmt::Display for ObjectRef {
 /// Namespace and name, the key of every map in a [`Snapshot`].
 pub type Key = (String, String);
 
+/// The key an annotation or ConfigMap value such as `NAME` or `NAMESPACE/NAME` refers to;
+/// `NAME` alone is in `default_ns`.
+pub fn object_key(reference: &str, default_ns: &str) -> Key {
+    let reference = reference.trim();
+    match reference.split_once('/') {
+        Some((ns, name)) => (ns.to_owned(), name.to_owned()),
+        None => (default_ns.to_owned(), reference.to_owned()),
+    }
+}
+
+impl ObjectRef {
+    /// The key `reference` names, which must be in this object's namespace (Ingress annotations
+    /// never reach into another namespace's Secrets or ConfigMaps).
+    pub fn own_namespace_key(&self, reference: &str) -> Result<Key, &'static str> {
+        let key = object_key(reference, &self.namespace);
+        if key.0 == self.namespace {
+            Ok(key)
+        } else {
+            Err("must be in the Ingress's namespace")
+        }
+    }
+}
+
 /// Every object a source currently holds. Objects are shared (`Arc`), so building a snapshot
 /// from a source's store, or cloning one, copies no object.
 #[derive(Debug, Clone, Default)]

@@ -69,9 +69,7 @@ impl TlsCertificate {
         key_pem: &[u8],
         now: SystemTime,
     ) -> Result<Self, String> {
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("{CERT_KEY} is not valid PEM: {e}"))?;
+        let chain = pem_certificates(CERT_KEY, cert_pem)?;
         let Some(leaf) = chain.first() else {
             return Err(format!("{CERT_KEY} holds no certificate"));
         };
@@ -102,16 +100,28 @@ impl TlsCertificate {
     /// Builds a certificate from a Secret's `tls.crt` and `tls.key` (`data`, or `stringData` as
     /// manifests may carry it).
     pub fn from_secret(secret_ref: ObjectRef, secret: &Secret, now: SystemTime) -> Result<Self, String> {
-        let field = |key: &str| -> Option<Vec<u8>> {
-            secret.data.as_ref().and_then(|d| d.get(key)).map(|b| b.0.clone()).or_else(|| {
-                secret.string_data.as_ref().and_then(|d| d.get(key)).map(|s| s.as_bytes().to_vec())
-            })
-        };
-        let (Some(cert), Some(key)) = (field(CERT_KEY), field(KEY_KEY)) else {
+        let (Some(cert), Some(key)) = (secret_field(secret, CERT_KEY), secret_field(secret, KEY_KEY)) else {
             return Err(format!("the Secret has no {CERT_KEY} and {KEY_KEY}"));
         };
         Self::from_pem(secret_ref, &cert, &key, now)
     }
+}
+
+/// A Secret's value under `key`: from `data`, else from `stringData` (as manifests may carry it).
+pub fn secret_field(secret: &Secret, key: &str) -> Option<Vec<u8>> {
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|b| b.0.clone())
+        .or_else(|| secret.string_data.as_ref().and_then(|d| d.get(key)).map(|s| s.as_bytes().to_vec()))
+}
+
+/// The certificates of the PEM value of the Secret field `field` (possibly none).
+pub fn pem_certificates(field: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{field} is not valid PEM: {e}"))
 }
 
 fn dns_names(cert: &X509Certificate<'_>) -> Vec<String> {

@@ -22,6 +22,8 @@ use pingora::http::RequestHeader;
 use sluice_controller::htpasswd::Htpasswd;
 use sluice_controller::policy::{escape_component, render_url, ExternalAuth, UrlPart};
 
+use crate::forwarding::not_for_subrequest;
+use crate::router::request_uri;
 use crate::subrequest::Subrequests;
 
 /// How long an auth service may take to answer.
@@ -106,13 +108,6 @@ pub struct Original<'a> {
     pub cache_key: Option<String>,
 }
 
-impl Original<'_> {
-    /// The path and query as sent (nginx's `$request_uri`).
-    fn request_uri(&self) -> &str {
-        self.req.uri.path_and_query().map_or("/", |p| p.as_str())
-    }
-}
-
 /// A cached auth answer.
 #[derive(Clone)]
 struct Cached {
@@ -172,7 +167,7 @@ async fn ask(
     original: &Original<'_>,
 ) -> Option<(u16, Vec<(HeaderName, HeaderValue)>, Vec<HeaderValue>)> {
     let req = original.req;
-    let uri = original.request_uri();
+    let uri = request_uri(original.req);
     // `$host` and friends come from the request. A Host that is not a plain host name (and
     // port) could point the subrequest elsewhere, so it fails the check, as does one that makes
     // no URL.
@@ -184,7 +179,7 @@ async fn ask(
     let authority = url.authority()?.as_str().to_owned();
     let mut sub = Request::builder().method(auth.method.clone()).uri(url);
     for (name, value) in req.headers.iter() {
-        if !is_hop_or_body(name) && !auth.set_headers.iter().any(|(n, _)| n == name) {
+        if !not_for_subrequest(name, false) && !auth.set_headers.iter().any(|(n, _)| n == name) {
             sub = sub.header(name, value);
         }
     }
@@ -221,22 +216,6 @@ async fn ask(
     Some((status, copied, cookies))
 }
 
-fn is_hop_or_body(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "content-length"
-            | "host"
-            | "expect"
-    )
-}
-
 /// ingress-nginx's reading of the auth answer.
 fn verdict(
     auth: &ExternalAuth,
@@ -268,7 +247,7 @@ fn verdict(
 /// The `auth-signin` URL for a request; `rd=` (or the configured parameter) with the original
 /// URL is added unless the URL already carries it.
 fn signin_url(parts: &[UrlPart], param: &str, original: &Original<'_>) -> String {
-    let uri = original.request_uri();
+    let uri = request_uri(original.req);
     let mut out = render_url(parts, original.scheme, original.host, uri);
     if !out.contains(&format!("{param}=")) {
         out.push(if out.contains('?') { '&' } else { '?' });

@@ -58,20 +58,28 @@ pub fn apply(req: &mut RequestHeader, down: &Downstream<'_>, upgrade: bool) -> R
         // HTTP/2 clients send :authority only; an HTTP/1.1 upstream needs Host.
         req.insert_header(header::HOST, down.host)?;
     }
+    // One rendering of the client address serves X-Real-IP and, when it is the peer with
+    // nothing before it (the common case), X-Forwarded-For.
+    let real_ip = down.client_ip.and_then(|ip| HeaderValue::try_from(ip.to_string()).ok());
     if down.full_forwarded_for {
         if let Some(peer) = down.peer {
-            let peer = peer.to_string();
             let previous: Vec<&str> =
                 req.headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect();
-            let forwarded_for =
-                if previous.is_empty() { peer } else { format!("{}, {peer}", previous.join(", ")) };
-            req.insert_header(X_FORWARDED_FOR, forwarded_for)?;
+            match (&real_ip, previous.is_empty()) {
+                (Some(ip), true) if down.client_ip == Some(peer) => {
+                    req.insert_header(X_FORWARDED_FOR, ip.clone())?
+                }
+                (_, true) => req.insert_header(X_FORWARDED_FOR, peer.to_string())?,
+                (_, false) => {
+                    req.insert_header(X_FORWARDED_FOR, format!("{}, {peer}", previous.join(", ")))?
+                }
+            }
         }
-    } else if let Some(ip) = down.client_ip {
-        req.insert_header(X_FORWARDED_FOR, ip.to_string())?;
+    } else if let Some(ip) = &real_ip {
+        req.insert_header(X_FORWARDED_FOR, ip.clone())?;
     }
-    if let Some(ip) = down.client_ip {
-        req.insert_header(X_REAL_IP, ip.to_string())?;
+    if let Some(ip) = real_ip {
+        req.insert_header(X_REAL_IP, ip)?;
     }
     let passed = |req: &RequestHeader, name: &HeaderName| {
         down.trusted_forwarded.then(|| req.headers.get(name).cloned()).flatten()
@@ -126,6 +134,21 @@ fn strip_hop_by_hop(req: &mut RequestHeader, upgrade: bool) -> Result<()> {
         req.remove_header(&header::UPGRADE);
     }
     Ok(())
+}
+
+/// Whether a subrequest Sluice makes from a client request (to `auth-url`, to a mirror) leaves
+/// this request header out: hop-by-hop headers, Host and Expect (the subrequest has its own),
+/// and, when the subrequest carries no body, the body's framing.
+pub fn not_for_subrequest(name: &HeaderName, with_body: bool) -> bool {
+    matches!(
+        name.as_str(),
+        "connection" | "keep-alive" | "proxy-connection" | "te" | "trailer" | "upgrade" | "host" | "expect"
+    ) || (!with_body && matches!(name.as_str(), "content-length" | "transfer-encoding"))
+}
+
+/// The `Content-Length` of a request or response header, when it has a valid one.
+pub fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
 /// A new request ID: 32 lowercase hex digits, as nginx's `$request_id`.

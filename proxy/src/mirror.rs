@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{self, HeaderName};
+use http::header;
 use http::Request;
 use http_body_util::{BodyExt, Empty, StreamBody};
 use hyper::body::Frame;
@@ -20,6 +20,8 @@ use sluice_controller::policy::{render_url, Mirror};
 use tokio::sync::mpsc;
 use tracing::debug;
 
+use crate::forwarding::{content_length, not_for_subrequest};
+use crate::router::request_uri;
 use crate::subrequest::{SubBody, Subrequests};
 
 /// Body chunks queued for a mirror at most.
@@ -70,8 +72,7 @@ impl Original<'_> {
     /// Whether the request announces a body (a non-zero Content-Length, or chunked).
     fn has_body(&self) -> bool {
         let headers = &self.req.headers;
-        let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        length.is_some_and(|n| n > 0) || headers.contains_key(header::TRANSFER_ENCODING)
+        content_length(headers).is_some_and(|n| n > 0) || headers.contains_key(header::TRANSFER_ENCODING)
     }
 }
 
@@ -84,12 +85,12 @@ pub fn start(
     timeout: Duration,
 ) -> Option<MirrorBody> {
     let req = original.req;
-    let uri = req.uri.path_and_query().map_or("/", |p| p.as_str());
-    let url: http::Uri = render_url(&mirror.target, original.scheme, original.host, uri).parse().ok()?;
+    let url: http::Uri =
+        render_url(&mirror.target, original.scheme, original.host, request_uri(req)).parse().ok()?;
     let mut builder = Request::builder().method(req.method.clone()).uri(url);
     let with_body = mirror.body && original.has_body();
     for (name, value) in req.headers.iter() {
-        if !skipped(name, with_body) {
+        if !not_for_subrequest(name, with_body) {
             builder = builder.header(name, value);
         }
     }
@@ -119,13 +120,4 @@ pub fn start(
         }
     });
     sender
-}
-
-/// Hop-by-hop headers, Host (set from `mirror-host`), and the body's framing when the body is
-/// not copied.
-fn skipped(name: &HeaderName, with_body: bool) -> bool {
-    matches!(
-        name.as_str(),
-        "connection" | "keep-alive" | "proxy-connection" | "te" | "trailer" | "upgrade" | "host" | "expect"
-    ) || (!with_body && matches!(name.as_str(), "content-length" | "transfer-encoding"))
 }

@@ -4,10 +4,10 @@
 use pingora::prelude::Session;
 use sluice_controller::matching::strip_port;
 
-use crate::router::request_host;
+use crate::router::{request_host, request_uri};
 
 fn path_and_query(session: &Session) -> &str {
-    session.req_header().uri.path_and_query().map_or("/", |p| p.as_str())
+    request_uri(session.req_header())
 }
 
 /// The port suffix of the request's host (`:8080`), empty when it has none.

@@ -40,7 +40,7 @@ mod checks;
 mod error_page;
 mod failures;
 
-use checks::{declared_length, oversized};
+use checks::oversized;
 
 /// Routes requests by the live table of a [`Publisher`].
 pub struct Router {
@@ -134,8 +134,9 @@ pub fn request_host(session: &Session) -> &str {
         .unwrap_or("")
 }
 
-fn declared_response_length(resp: &ResponseHeader) -> Option<u64> {
-    resp.headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+/// The request's path and query as sent (nginx's `$request_uri`).
+pub fn request_uri(req: &RequestHeader) -> &str {
+    req.uri.path_and_query().map_or("/", |p| p.as_str())
 }
 
 fn client_ip(session: &Session) -> Option<IpAddr> {
@@ -203,12 +204,9 @@ impl ProxyHttp for Router {
             Some(id) if !id.is_empty() => id.to_owned(),
             _ => forwarding::new_request_id(),
         };
-        let live = match &ctx.live {
-            Some(live) => live.clone(),
-            None => self.publisher.load(),
-        };
+        // Loaded by `early_request_filter`; one reference is kept here while `ctx` changes.
+        let live = ctx.live.get_or_insert_with(|| self.publisher.load()).clone();
         session.set_keepalive(Some(live.table.settings.keep_alive.as_secs()));
-        ctx.live = Some(live.clone());
         let table = &live.table;
         let client_settings = &table.settings.client;
         ctx.peer = client_ip(session);
@@ -283,7 +281,7 @@ impl ProxyHttp for Router {
             return Ok(true);
         }
         let req = session.req_header();
-        if let (Some(limit), Some(len)) = (policy.body_size, declared_length(req)) {
+        if let (Some(limit), Some(len)) = (policy.body_size, forwarding::content_length(&req.headers)) {
             if len > limit {
                 // The unread body makes an HTTP/1 connection unusable: close it (Pingora then
                 // sends `Connection: close`).
@@ -430,8 +428,7 @@ impl ProxyHttp for Router {
                 forwarding::drop_underscored(upstream);
             }
             if settings.add_original_uri_header {
-                let uri = session.req_header().uri.path_and_query().map_or("/", |p| p.as_str());
-                upstream.insert_header("x-original-uri", uri)?;
+                upstream.insert_header("x-original-uri", request_uri(session.req_header()))?;
             }
             if !settings.proxy_set_headers.is_empty() {
                 let facts = RequestFacts {
@@ -547,7 +544,7 @@ impl ProxyHttp for Router {
         if let Some(compression) = ctx.live.as_ref().map(|l| &l.table.settings.compression) {
             if compression.enabled() {
                 let content_type = response.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-                let length = declared_response_length(response);
+                let length = forwarding::content_length(&response.headers);
                 if let Some(module) = session.downstream_modules_ctx.get_mut::<ResponseCompression>() {
                     if !compression.gzip.applies(content_type, length) {
                         module.adjust_algorithm_level(Algorithm::Gzip, 0);

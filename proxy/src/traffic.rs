@@ -199,7 +199,7 @@ pub fn hash_key(parts: &[HashPart], facts: &RequestFacts<'_>) -> String {
     for part in parts {
         match part {
             HashPart::Literal(s) => key.push_str(s),
-            HashPart::RequestUri => key.push_str(uri.path_and_query().map_or("/", |p| p.as_str())),
+            HashPart::RequestUri => key.push_str(crate::router::request_uri(facts.req)),
             HashPart::Uri => key.push_str(uri.path()),
             HashPart::RemoteAddr => {
                 if let Some(ip) = facts.client {

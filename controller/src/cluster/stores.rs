@@ -18,7 +18,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, warn};
 
 use super::ClusterOptions;
-use crate::snapshot::{Key, ObjectKind, Snapshot};
+use crate::snapshot::{object_key, Key, ObjectKind, Snapshot};
 
 /// Something in a store changed (or a kind finished a list).
 #[derive(Debug, Clone, Copy)]
@@ -172,9 +172,7 @@ impl Stores {
             }
             let annotations = ing.metadata.annotations.as_ref();
             for name in SECRET_ANNOTATIONS.iter().filter_map(|key| annotations.and_then(|a| a.get(*key))) {
-                let name = name.trim();
-                let name = name.strip_prefix(&format!("{ns}/")).unwrap_or(name);
-                referenced.insert((ns.clone(), name.to_owned()));
+                referenced.insert(object_key(name, ns));
             }
         }
         let mut secrets = collect(&self.secrets, false);

@@ -23,17 +23,20 @@ pub fn basic_auth(
     challenge: &http::HeaderValue,
     warnings: &mut Vec<Warning>,
 ) -> Auth {
-    let (ns, name) = secret.split_once('/').unwrap_or((&object.namespace, secret));
-    if ns != object.namespace {
-        let reason = "auth-secret must be in the Ingress's namespace".to_owned();
-        warn(warnings, object, Invalid::AuthSecret { secret: secret.to_owned(), reason });
-        return Auth::Broken;
-    }
-    let Some(found) = snapshot.secrets.get(&(ns.to_owned(), name.to_owned())) else {
+    let key = match object.own_namespace_key(secret) {
+        Ok(key) => key,
+        Err(reason) => {
+            let reason = format!("auth-secret {reason}");
+            warn(warnings, object, Invalid::AuthSecret { secret: secret.to_owned(), reason });
+            return Auth::Broken;
+        }
+    };
+    let Some(found) = snapshot.secrets.get(&key) else {
         let reason = "not found; the routes answer 503".to_owned();
-        warn(warnings, object, Invalid::AuthSecret { secret: name.to_owned(), reason });
+        warn(warnings, object, Invalid::AuthSecret { secret: key.1, reason });
         return Auth::Broken;
     };
+    let name = key.1.as_str();
     let entries = secret_entries(found);
     let (users, skipped) = if map {
         Htpasswd::parse_map(entries.iter().map(|(k, v)| (k.as_str(), v.as_str())))

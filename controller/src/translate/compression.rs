@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::config::Report;
+use super::config::{value, Report};
 use super::values;
 
 /// ingress-nginx's default `gzip-types` (and, with `application/xml+rss`, `brotli-types`).
@@ -69,23 +69,18 @@ impl Compression {
 /// Reads the keys above.
 pub(super) fn read(data: &BTreeMap<String, String>, invalid: &mut Report<'_>) -> Compression {
     let mut c = Compression::default();
-    let mut get = |key: &str, parse: &dyn Fn(&str) -> Result<u64, &'static str>| -> Option<u64> {
-        let v = data.get(key)?.trim();
-        parse(v).map_err(|reason| invalid(key, v, reason)).ok()
-    };
-    let on = |v: &str| values::boolean(v).map(u64::from);
-    let level = |max: u64| {
-        move |v: &str| v.parse::<u64>().ok().filter(|n| (1..=max).contains(n)).ok_or("out of range")
+    let level = |max: u32| {
+        move |v: &str| v.parse::<u32>().ok().filter(|n| (1..=max).contains(n)).ok_or("out of range")
     };
     let length = |v: &str| v.parse::<u64>().map_err(|_| "not a number of bytes");
-    let gzip_on = get("use-gzip", &on) == Some(1);
-    let gzip_level = get("gzip-level", &level(9)).unwrap_or(1) as u32;
-    let brotli_on = get("enable-brotli", &on) == Some(1);
-    let brotli_level = get("brotli-level", &level(11)).unwrap_or(4) as u32;
-    if let Some(n) = get("gzip-min-length", &length) {
+    let gzip_on = value(data, "use-gzip", invalid, values::boolean).unwrap_or(false);
+    let gzip_level = value(data, "gzip-level", invalid, level(9)).unwrap_or(1);
+    let brotli_on = value(data, "enable-brotli", invalid, values::boolean).unwrap_or(false);
+    let brotli_level = value(data, "brotli-level", invalid, level(11)).unwrap_or(4);
+    if let Some(n) = value(data, "gzip-min-length", invalid, length) {
         c.gzip.min_length = n;
     }
-    if let Some(n) = get("brotli-min-length", &length) {
+    if let Some(n) = value(data, "brotli-min-length", invalid, length) {
         c.brotli.min_length = n;
     }
     c.gzip.level = if gzip_on { gzip_level } else { 0 };

@@ -299,7 +299,7 @@ fn read_edge(data: &BTreeMap<String, String>, settings: &mut GlobalSettings, inv
 pub(super) type Report<'a> = dyn FnMut(&str, &str, &'static str) + 'a;
 
 /// The parsed value of `key`, if present and valid (else reported).
-fn value<T>(
+pub(super) fn value<T>(
     data: &BTreeMap<String, String>,
     key: &str,
     invalid: &mut Report<'_>,

@@ -22,7 +22,7 @@ use super::annotations::PREFIX;
 use super::values;
 use super::warning::{Invalid, Warning};
 use crate::policy::HeaderTemplate;
-use crate::snapshot::{Key, ObjectKind, ObjectRef, Snapshot};
+use crate::snapshot::{object_key, Key, ObjectKind, ObjectRef, Snapshot};
 
 /// The controller ConfigMap keys that name header ConfigMaps.
 const GLOBAL_KEYS: [&str; 2] = ["proxy-set-headers", "add-headers"];
@@ -38,25 +38,17 @@ pub fn header_map_references<'a>(
     let mut keys = HashSet::new();
     if let Some(data) = controller.and_then(|c| c.data.as_ref()) {
         let own_ns = controller.and_then(|c| c.metadata.namespace.as_deref()).unwrap_or_default();
-        keys.extend(GLOBAL_KEYS.iter().filter_map(|k| data.get(*k)).map(|r| split(r, own_ns)));
+        keys.extend(GLOBAL_KEYS.iter().filter_map(|k| data.get(*k)).map(|r| object_key(r, own_ns)));
     }
     for (ns, ing) in ingresses {
         let Some(annotations) = ing.metadata.annotations.as_ref() else { continue };
         for name in ANNOTATIONS {
             if let Some(r) = annotations.get(&format!("{PREFIX}{name}")) {
-                keys.insert(split(r, ns));
+                keys.insert(object_key(r, ns));
             }
         }
     }
     keys
-}
-
-/// `NS/NAME` or `NAME` (in `default_ns`).
-fn split(reference: &str, default_ns: &str) -> Key {
-    match reference.trim().split_once('/') {
-        Some((ns, name)) => (ns.to_owned(), name.to_owned()),
-        None => (default_ns.to_owned(), reference.trim().to_owned()),
-    }
 }
 
 /// The headers of the ConfigMap `reference` names, for `referrer`; `same_ns` insists that it is
@@ -69,16 +61,19 @@ pub(super) fn read(
     same_ns: bool,
     warnings: &mut Vec<Warning>,
 ) -> Option<Vec<(HeaderName, String)>> {
-    let (ns, name) = split(reference, &referrer.namespace);
     let mut warn = |reason| warnings.push(Warning { object: referrer.clone(), reason });
-    if same_ns && ns != referrer.namespace {
-        warn(Invalid::HeaderMap {
-            config_map: reference.to_owned(),
-            reason: "must be in the Ingress's namespace".into(),
-        });
-        return None;
-    }
-    let Some(map) = snapshot.config_maps.get(&(ns, name)) else {
+    let key = match same_ns {
+        true => referrer.own_namespace_key(reference),
+        false => Ok(object_key(reference, &referrer.namespace)),
+    };
+    let key = match key {
+        Ok(key) => key,
+        Err(reason) => {
+            warn(Invalid::HeaderMap { config_map: reference.to_owned(), reason: reason.into() });
+            return None;
+        }
+    };
+    let Some(map) = snapshot.config_maps.get(&key) else {
         warn(Invalid::HeaderMap { config_map: reference.to_owned(), reason: "not found".into() });
         return None;
     };

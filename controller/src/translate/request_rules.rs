@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use http::HeaderName;
 use regex::Regex;
 
-use super::config::{GlobalSettings, Report};
+use super::config::{value, GlobalSettings, Report};
 use super::values;
 use crate::rewrite;
 
@@ -59,30 +59,26 @@ pub(super) fn read(data: &BTreeMap<String, String>, settings: &mut GlobalSetting
             *target = block_keys(key, v, invalid);
         }
     }
-    if let Some(v) = data.get("hide-headers") {
-        let names: Result<Vec<HeaderName>, _> = v
-            .split(',')
+    let header_names = |v: &str| {
+        v.split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|h| HeaderName::try_from(h.to_ascii_lowercase()))
-            .collect();
-        match names {
-            Ok(names) => settings.hide_headers = names,
-            Err(_) => invalid("hide-headers", v, "not a list of header names"),
+            .map(|h| HeaderName::try_from(h.to_ascii_lowercase()).map_err(|_| "not a list of header names"))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    if let Some(names) = value(data, "hide-headers", invalid, header_names) {
+        settings.hide_headers = names;
+    }
+    for (key, target) in [
+        ("enable-underscores-in-headers", &mut settings.underscores_in_headers),
+        ("proxy-add-original-uri-header", &mut settings.add_original_uri_header),
+        ("retry-non-idempotent", &mut settings.policy.upstream.next_upstream.non_idempotent),
+        ("allow-backend-server-header", &mut settings.backend_server_header),
+    ] {
+        if let Some(b) = value(data, key, invalid, values::boolean) {
+            *target = b;
         }
     }
-    let mut flag = |key: &str, target: &mut bool| {
-        if let Some(v) = data.get(key) {
-            match values::boolean(v.trim()) {
-                Ok(b) => *target = b,
-                Err(reason) => invalid(key, v, reason),
-            }
-        }
-    };
-    flag("enable-underscores-in-headers", &mut settings.underscores_in_headers);
-    flag("proxy-add-original-uri-header", &mut settings.add_original_uri_header);
-    flag("retry-non-idempotent", &mut settings.policy.upstream.next_upstream.non_idempotent);
-    flag("allow-backend-server-header", &mut settings.backend_server_header);
 }
 
 fn block_keys(key: &str, value: &str, invalid: &mut Report<'_>) -> Vec<BlockKey> {

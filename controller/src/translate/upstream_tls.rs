@@ -7,12 +7,13 @@ use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::api::core::v1::Secret;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::PrivateKeyDer;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::warning::{Invalid, Warning};
 use crate::policy::UpstreamTls;
 use crate::snapshot::{ObjectRef, Snapshot};
+use crate::tls::{pem_certificates, secret_field};
 
 /// The client TLS of `reference` (`NAME` or `NAMESPACE/NAME` of the Ingress's namespace); None,
 /// with a warning, when it cannot be used (the caller then refuses the routes).
@@ -22,16 +23,10 @@ pub fn upstream_tls(
     reference: &str,
     warnings: &mut Vec<Warning>,
 ) -> Option<Arc<UpstreamTls>> {
-    let (ns, name) = reference.split_once('/').unwrap_or((&object.namespace, reference));
-    let found = if ns != object.namespace {
-        Err("must be in the Ingress's namespace".to_owned())
-    } else {
-        snapshot
-            .secrets
-            .get(&(ns.to_owned(), name.to_owned()))
-            .ok_or_else(|| "not found".to_owned())
-            .and_then(|secret| parse(secret, format!("{ns}/{name}")))
-    };
+    let found = object.own_namespace_key(reference).map_err(str::to_owned).and_then(|key| {
+        let secret = snapshot.secrets.get(&key).ok_or_else(|| "not found".to_owned())?;
+        parse(secret, format!("{}/{}", key.0, key.1))
+    });
     found
         .map_err(|reason| {
             let reason = Invalid::ProxySslSecret { secret: reference.to_owned(), reason };
@@ -42,10 +37,7 @@ pub fn upstream_tls(
 }
 
 fn parse(secret: &Secret, name: String) -> Result<UpstreamTls, String> {
-    let field = |key: &str| -> Option<Vec<u8>> {
-        let data = secret.data.as_ref().and_then(|d| d.get(key)).map(|b| b.0.clone());
-        data.or_else(|| secret.string_data.as_ref().and_then(|d| d.get(key)).map(|s| s.as_bytes().to_vec()))
-    };
+    let field = |key: &str| secret_field(secret, key);
     let (chain, key) = match (field("tls.crt"), field("tls.key")) {
         (Some(crt), Some(key)) => {
             let chain = certificates("tls.crt", &crt)?;
@@ -65,9 +57,7 @@ fn parse(secret: &Secret, name: String) -> Result<UpstreamTls, String> {
 
 /// The DER certificates of a PEM field, each parsed as X.509.
 fn certificates(field: &str, pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{field} is not valid PEM: {e}"))?;
+    let certs = pem_certificates(field, pem)?;
     if certs.is_empty() {
         return Err(format!("{field} holds no certificate"));
     }

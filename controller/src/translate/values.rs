@@ -25,6 +25,20 @@ pub fn boolean(value: &str) -> Result<bool, &'static str> {
     parse_bool(value).ok_or("not a boolean")
 }
 
+/// `NAME` or `NAMESPACE/NAME` of a Kubernetes object (a Secret, a ConfigMap).
+pub fn object_name(v: &str) -> Result<String, &'static str> {
+    let valid = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 253
+            && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.'))
+    };
+    let ok = match v.split_once('/') {
+        Some((ns, name)) => valid(ns) && valid(name),
+        None => valid(v),
+    };
+    ok.then(|| v.to_owned()).ok_or("not an object name (NAME or NAMESPACE/NAME)")
+}
+
 /// nginx's `on` / `off` (ingress-nginx also reads `true` / `false` for these).
 pub fn on_off(value: &str) -> Result<bool, &'static str> {
     match value {

@@ -116,10 +116,6 @@ pub(super) fn oversized(req: &RequestHeader, settings: &sluice_controller::Globa
     (total > settings.header_total_max).then_some(400)
 }
 
-pub(super) fn declared_length(req: &RequestHeader) -> Option<u64> {
-    req.headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
-}
-
 /// `block-user-agents` / `block-referers`: whether the request is refused (403).
 pub(super) fn blocked(req: &RequestHeader, settings: &sluice_controller::GlobalSettings) -> bool {
     let matches = |name: header::HeaderName, keys: &[sluice_controller::BlockKey]| {

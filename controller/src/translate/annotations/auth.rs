@@ -40,12 +40,7 @@ pub(super) fn parse(r: &mut Reader<'_>) -> Option<AuthSpec> {
         r.invalid("auth-type", kind, "only basic is supported; the routes are refused (503)");
         return Some(AuthSpec::Broken);
     }
-    let Some(secret) = r.parse("auth-secret", |v| {
-        let name = v.rsplit('/').next().unwrap_or(v);
-        let ok = !name.is_empty()
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
-        ok.then(|| v.to_owned()).ok_or("not a Secret name")
-    }) else {
+    let Some(secret) = r.parse("auth-secret", values::object_name) else {
         r.invalid("auth-type", kind, "basic auth needs auth-secret; the routes are refused (503)");
         return Some(AuthSpec::Broken);
     };

@@ -176,16 +176,9 @@ pub fn parse(
     edge::parse(&mut r, settings, &mut parsed.policy);
     parsed.auth = auth::parse(&mut r);
     parsed.global_auth = r.parse("enable-global-auth", values::boolean).unwrap_or(true);
-    let object_name = |v: &str| {
-        let ok = !v.is_empty()
-            && v.len() <= 253
-            && v.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'/'));
-        ok.then(|| v.to_owned()).ok_or("not an object name (NAME or NAMESPACE/NAME)")
-    };
-    parsed.custom_headers = r.parse("custom-headers", object_name);
-    parsed.proxy_ssl_secret = r.parse("proxy-ssl-secret", object_name);
-    parsed.auth_headers = r.parse("auth-proxy-set-headers", object_name);
+    parsed.custom_headers = r.parse("custom-headers", values::object_name);
+    parsed.proxy_ssl_secret = r.parse("proxy-ssl-secret", values::object_name);
+    parsed.auth_headers = r.parse("auth-proxy-set-headers", values::object_name);
     report_unsupported(map.keys(), object, warnings);
     parsed
 }
