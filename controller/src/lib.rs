@@ -20,6 +20,7 @@ pub mod snapshot;
 pub mod table;
 pub mod tls;
 pub mod translate;
+pub mod uri;
 
 /// Hash maps keyed by strings that can come from requests (Host headers) or objects: aHash
 /// with a random seed, fast and resistant to collision attacks.

@@ -16,6 +16,8 @@ use std::hash::{Hash, Hasher};
 
 use regex::{Regex, RegexBuilder};
 
+use crate::uri::escape_path_into;
+
 /// Compiled-size limit for one pattern (the `regex` crate's default is 10 MiB).
 const SIZE_LIMIT: usize = 256 * 1024;
 /// Nesting limit for one pattern.
@@ -115,15 +117,16 @@ impl Rewrite {
         Ok(Rewrite { regex, target })
     }
 
-    /// The upstream URI (path and query) for a request, or `None` when the path does not match
-    /// (the URI then stays as it is, as in nginx).
+    /// The upstream URI (path and query) for a request whose normalized path is `path`, or
+    /// `None` when the path does not match (the URI then stays as it is, as in nginx). Captures
+    /// are decoded text, so they are percent-encoded back where a request-target needs it.
     pub fn apply(&self, path: &str, query: Option<&str>) -> Option<String> {
         let caps = self.regex.captures(path)?;
         let mut out = String::with_capacity(path.len() + 16);
         for part in &self.target {
             match part {
                 TargetPart::Literal(s) => out.push_str(s),
-                TargetPart::Group(n) => out.push_str(caps.get(*n).map_or("", |m| m.as_str())),
+                TargetPart::Group(n) => escape_path_into(&mut out, caps.get(*n).map_or("", |m| m.as_str())),
             }
         }
         if let Some(stripped) = out.strip_suffix('?') {
@@ -179,6 +182,11 @@ mod tests {
         assert_eq!(r.apply("/something", Some("a=1")).as_deref(), Some("/?a=1"));
         assert_eq!(r.apply("/SOMETHING/x", None).as_deref(), Some("/x"));
         assert_eq!(r.apply("/other", None), None);
+        assert_eq!(
+            r.apply("/something/a b?%", None).as_deref(),
+            Some("/a%20b%3F%25"),
+            "decoded text re-encoded"
+        );
     }
 
     #[test]

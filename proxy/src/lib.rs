@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cors;
 pub mod echo;
 pub mod error_pages;
+pub mod facts;
 pub mod forwarding;
 pub mod header_rewrites;
 pub mod lifecycle;

@@ -19,12 +19,14 @@ use pingora::proxy::FailToProxy;
 use pingora::{Error, ErrorType, Result};
 use sluice_controller::policy::{Auth, Balance};
 use sluice_controller::{Backend, Published, Publisher, Route};
+use tracing::debug;
 
 use pingora::modules::http::compression::ResponseCompression;
 use pingora::protocols::http::compression::Algorithm;
 
 use crate::access_log::{self, AccessEntry};
 use crate::auth::ExternalAuthClient;
+use crate::facts::Facts;
 use crate::forwarding::{self, Downstream, X_REQUEST_ID};
 use crate::lifecycle::{InFlight, Lifecycle};
 use crate::limits::{ConnectionSlot, Limiter};
@@ -32,7 +34,7 @@ use crate::metrics::{Metrics, RequestLabels};
 use crate::mirror::{self, MirrorBody};
 use crate::respond::Local;
 use crate::subrequest::Subrequests;
-use crate::traffic::{self, RequestFacts, Target};
+use crate::traffic::{self, Target};
 use crate::upstream::{self, Attempts};
 use crate::{cors, header_rewrites, redirects};
 
@@ -58,10 +60,8 @@ pub struct RequestCtx {
     started: Instant,
     _in_flight: InFlight,
     https: bool,
-    /// The connection's peer: the TCP peer, or the PROXY protocol source.
-    peer: Option<IpAddr>,
-    /// The client as resolved from `peer` and trusted forwarded headers.
-    client: Option<IpAddr>,
+    /// Host, normalized path and client, read once before routing.
+    facts: Facts,
     _connection_slot: Option<ConnectionSlot>,
     auth_headers: Vec<(http::HeaderName, HeaderValue)>,
     auth_cookies: Vec<HeaderValue>,
@@ -124,16 +124,6 @@ impl Router {
     }
 }
 
-/// The request's host: the Host header, else the authority (HTTP/2).
-pub fn request_host(session: &Session) -> &str {
-    let req = session.req_header();
-    req.headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri.authority().map(|a| a.as_str()))
-        .unwrap_or("")
-}
-
 /// The request's path and query as sent (nginx's `$request_uri`).
 pub fn request_uri(req: &RequestHeader) -> &str {
     req.uri.path_and_query().map_or("/", |p| p.as_str())
@@ -156,8 +146,7 @@ impl ProxyHttp for Router {
             started: Instant::now(),
             _in_flight: self.lifecycle.track(),
             https: false,
-            peer: None,
-            client: None,
+            facts: Facts::default(),
             _connection_slot: None,
             auth_headers: Vec::new(),
             auth_cookies: Vec::new(),
@@ -209,12 +198,6 @@ impl ProxyHttp for Router {
         session.set_keepalive(Some(live.table.settings.keep_alive.as_secs()));
         let table = &live.table;
         let client_settings = &table.settings.client;
-        ctx.peer = client_ip(session);
-        ctx.client = ctx.peer.map(|peer| {
-            let req = session.req_header();
-            let values = req.headers.get_all(&client_settings.forwarded_for_header).iter();
-            client_settings.resolve(peer, values.filter_map(|v| v.to_str().ok()))
-        });
         let hsts = ctx.hsts().cloned();
         let scheme = if ctx.https { "https" } else { "http" };
 
@@ -227,24 +210,40 @@ impl ProxyHttp for Router {
             Local::new(status, body)?.send(session, hsts.as_ref()).await?;
             return Ok(true);
         }
+        ctx.facts = match Facts::read(session.req_header()) {
+            Ok(facts) => facts,
+            Err(reason) => {
+                debug!(%reason, "Bad request");
+                // nginx closes the connection after a request it cannot parse.
+                session.set_keepalive(None);
+                Local::new(400, "400 bad request\n")?.send(session, hsts.as_ref()).await?;
+                return Ok(true);
+            }
+        };
+        ctx.facts.peer = client_ip(session);
+        ctx.facts.client = ctx.facts.peer.map(|peer| {
+            let req = session.req_header();
+            let values = req.headers.get_all(&client_settings.forwarded_for_header).iter();
+            client_settings.resolve(peer, values.filter_map(|v| v.to_str().ok()))
+        });
         if checks::blocked(session.req_header(), &table.settings) {
             Local::new(403, "403 forbidden\n")?.send(session, hsts.as_ref()).await?;
             return Ok(true);
         }
-        if let Some(to) = table.host_redirect(request_host(session)) {
-            let location = redirects::www(session, scheme, to);
+        let req = session.req_header();
+        if let Some(to) = table.host_redirect(ctx.facts.host(req)) {
+            let location = redirects::www(req, ctx.facts.raw_host(req), scheme, to);
             let resp = Local::new(table.settings.redirect_code, "")?.header(header::LOCATION, location)?;
             resp.send(session, hsts.as_ref()).await?;
             return Ok(true);
         }
-        let path = session.req_header().uri.path();
-        let Some(route) = table.lookup(request_host(session), path).cloned() else {
+        let path = ctx.facts.path(req);
+        let Some(route) = table.lookup(ctx.facts.host(req), path).cloned() else {
             Local::new(404, "404 page not found\n")?.send(session, hsts.as_ref()).await?;
             return Ok(true);
         };
         ctx.route = Some(route.clone());
         let policy = &route.policy;
-        let req = session.req_header();
 
         if let Some(cors) = &policy.cors {
             ctx.cors_origin = cors::allowed_origin(cors, req.headers.get(header::ORIGIN));
@@ -257,7 +256,7 @@ impl ProxyHttp for Router {
             }
         }
         if let (Some(root), "/") = (&policy.app_root, path) {
-            let location = redirects::same_host(session, scheme, root);
+            let location = redirects::same_host(ctx.facts.raw_host(req), scheme, root);
             Local::new(302, "")?.header(header::LOCATION, location)?.send(session, hsts.as_ref()).await?;
             return Ok(true);
         }
@@ -271,7 +270,7 @@ impl ProxyHttp for Router {
             && !ctx.https
             && !settings.no_tls_redirect_locations.iter().any(|p| path.starts_with(p.as_str()))
         {
-            let location = redirects::https(session, self.https_port);
+            let location = redirects::https(req, ctx.facts.host(req), self.https_port);
             let resp = Local::new(settings.redirect_code, "redirecting to https\n")?;
             resp.header(header::LOCATION, location)?.send(session, hsts.as_ref()).await?;
             return Ok(true);
@@ -292,7 +291,7 @@ impl ProxyHttp for Router {
         }
 
         if let Some(mirror) = &policy.mirror {
-            let original = mirror::Original { req, scheme, host: request_host(session) };
+            let original = mirror::Original { req, scheme, host: ctx.facts.raw_host(req) };
             let timeout = policy.upstream.connect_timeout + policy.upstream.read_timeout;
             ctx.mirror_body = mirror::start(&self.subrequests, mirror, &original, timeout);
         }
@@ -353,11 +352,7 @@ impl ProxyHttp for Router {
         else {
             return Error::e_explain(ErrorType::InternalError, "no route selected");
         };
-        let facts = RequestFacts {
-            req: session.req_header(),
-            client: client_ip(session),
-            host: request_host(session),
-        };
+        let facts = ctx.facts.with_request(session.req_header());
         let sticky = matches!(ctx.target, Target::Main | Target::Canary);
         let (endpoint, cookie) = traffic::select_endpoint(backend, &route.policy, &facts, ctx.failed, sticky);
         let Some(endpoint) = endpoint else {
@@ -411,15 +406,15 @@ impl ProxyHttp for Router {
         let server_port = session.server_addr().and_then(|a| a.as_inet()).map(|a| a.port());
         let client = ctx.live.as_ref().map(|l| &l.table.settings.client);
         let down = Downstream {
-            client_ip: ctx.client,
-            peer: ctx.peer,
+            client_ip: ctx.facts.client,
+            peer: ctx.facts.peer,
             full_forwarded_for: client.is_none_or(|c| c.compute_full_forwarded_for),
             trusted_forwarded: client
-                .zip(ctx.peer)
+                .zip(ctx.facts.peer)
                 .is_some_and(|(c, p)| c.use_forwarded_headers && c.trusts(p)),
             scheme: if ctx.https { "https" } else { "http" },
             server_port,
-            host: request_host(session),
+            host: ctx.facts.raw_host(session.req_header()),
             request_id: &ctx.request_id,
         };
         forwarding::apply(upstream, &down, session.is_upgrade_req())?;
@@ -431,25 +426,29 @@ impl ProxyHttp for Router {
                 upstream.insert_header("x-original-uri", request_uri(session.req_header()))?;
             }
             if !settings.proxy_set_headers.is_empty() {
-                let facts = RequestFacts {
-                    req: session.req_header(),
-                    client: ctx.client,
-                    host: request_host(session),
-                };
+                let facts = ctx.facts.with_request(session.req_header());
                 forwarding::set_configured(upstream, &settings.proxy_set_headers, &facts)?;
             }
         }
         let Some(route) = ctx.route.as_ref() else {
             return Ok(());
         };
+        let req = session.req_header();
         if let Some(rewrite) = &route.rewrite {
-            let uri = &session.req_header().uri;
-            if let Some(new) = rewrite.apply(uri.path(), uri.query()) {
+            if let Some(new) = rewrite.apply(ctx.facts.path(req), req.uri.query()) {
                 let parsed = new.parse::<http::Uri>().map_err(|e| {
                     Error::because(ErrorType::InternalError, "rewrite-target produced an invalid URI", e)
                 })?;
                 upstream.set_uri(parsed);
             }
+        } else if ctx.facts.absolute_form() {
+            // An absolute-form target goes upstream in origin form, with its authority as the
+            // Host (RFC 9112 §3.2.2: the request line's host replaces the Host header).
+            let origin = req.uri.path_and_query().map_or("/", |p| p.as_str());
+            let parsed = origin.parse::<http::Uri>().map_err(|e| {
+                Error::because(ErrorType::InternalError, "absolute-form target without a valid path", e)
+            })?;
+            upstream.set_uri(parsed);
         }
         if let Some(vhost) = &route.policy.upstream_vhost {
             upstream.insert_header(header::HOST, vhost.clone())?;
@@ -615,10 +614,10 @@ impl ProxyHttp for Router {
         let logged = route.is_none_or(|r| r.policy.access_log);
         if logged && tracing::enabled!(target: access_log::TARGET, tracing::Level::INFO) {
             access_log::write(&AccessEntry {
-                remote_addr: ctx.client.or_else(|| client_ip(session)),
+                remote_addr: ctx.facts.client.or_else(|| client_ip(session)),
                 request_id: &ctx.request_id,
                 method: req.method.as_str(),
-                host: request_host(session),
+                host: ctx.facts.raw_host(req),
                 uri: req.uri.path_and_query().map_or("", |p| p.as_str()),
                 status,
                 duration: elapsed,

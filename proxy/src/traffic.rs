@@ -81,8 +81,10 @@ pub struct RequestFacts<'a> {
     pub req: &'a RequestHeader,
     /// The client address.
     pub client: Option<IpAddr>,
-    /// The request host.
+    /// The request host as sent, port included.
     pub host: &'a str,
+    /// The normalized path (`$uri`).
+    pub path: &'a str,
 }
 
 /// The endpoint for this attempt, and a session cookie value to set (affinity only).
@@ -200,7 +202,7 @@ pub fn hash_key(parts: &[HashPart], facts: &RequestFacts<'_>) -> String {
         match part {
             HashPart::Literal(s) => key.push_str(s),
             HashPart::RequestUri => key.push_str(crate::router::request_uri(facts.req)),
-            HashPart::Uri => key.push_str(uri.path()),
+            HashPart::Uri => key.push_str(facts.path),
             HashPart::RemoteAddr => {
                 if let Some(ip) = facts.client {
                     let _ = write!(key, "{ip}");
@@ -244,7 +246,8 @@ mod tests {
     #[test]
     fn hash_keys_read_the_request() {
         let req = request(&[("x-user", "bob")]);
-        let facts = RequestFacts { req: &req, client: Some([127, 0, 0, 9].into()), host: "h.test:80" };
+        let facts =
+            RequestFacts { req: &req, client: Some([127, 0, 0, 9].into()), host: "h.test:80", path: "/p" };
         let parts = vec![
             HashPart::Arg("user".into()),
             HashPart::Literal("|".into()),

@@ -10,11 +10,11 @@ use pingora::Result;
 use sluice_controller::policy::Auth;
 use sluice_controller::Route;
 
-use super::{request_host, RequestCtx, Router};
+use super::{RequestCtx, Router};
 use crate::auth::{self, Original, Verdict};
 use crate::limits::Refusal;
 use crate::respond::Local;
-use crate::traffic::{self, RequestFacts};
+use crate::traffic;
 
 impl Router {
     /// The limits, source ranges and authentication of `route` for this request: `Some` is the
@@ -31,7 +31,7 @@ impl Router {
             return Ok(Some(Local::new(503, "503 service unavailable: this location is denied\n")?));
         }
         let req = session.req_header();
-        if let (Some(limits), Some(client)) = (&policy.limits, ctx.client) {
+        if let (Some(limits), Some(client)) = (&policy.limits, ctx.facts.client) {
             match self.limiter.admit(&route.namespace, &route.ingress, limits, client) {
                 Ok(slot) => ctx._connection_slot = slot,
                 Err(refusal) => {
@@ -47,7 +47,7 @@ impl Router {
         // must pass; with `satisfy any` one is enough, and when both refuse, authentication's
         // answer (its 401 challenge, say) is the one sent.
         let ranges =
-            (!policy.source.is_empty()).then(|| ctx.client.is_some_and(|c| policy.source.permits(c)));
+            (!policy.source.is_empty()).then(|| ctx.facts.client.is_some_and(|c| policy.source.permits(c)));
         match (ranges, policy.satisfy_any && policy.auth.is_some()) {
             (Some(true), true) => return Ok(None),
             (Some(false), false) => return Ok(Some(Local::new(403, "403 forbidden\n")?)),
@@ -57,12 +57,12 @@ impl Router {
             let verdict = match auth {
                 Auth::Basic { challenge, users } => auth::basic(req, users, challenge).await,
                 Auth::External(external) => {
-                    let facts = RequestFacts { req, client: ctx.client, host: request_host(session) };
+                    let facts = ctx.facts.with_request(req);
                     let original = Original {
                         req,
                         scheme,
-                        host: request_host(session),
-                        client: ctx.client,
+                        host: ctx.facts.raw_host(req),
+                        client: ctx.facts.client,
                         zone: (&route.namespace, &route.ingress),
                         cache_key: external.cache_key.as_ref().map(|parts| traffic::hash_key(parts, &facts)),
                     };

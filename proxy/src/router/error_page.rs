@@ -6,7 +6,7 @@ use http::header;
 use pingora::prelude::Session;
 use pingora::Result;
 
-use super::{request_host, RequestCtx, Router};
+use super::{RequestCtx, Router};
 use crate::error_pages::{self, ErrorContext, ErrorPage};
 use crate::traffic::Target;
 
@@ -64,7 +64,7 @@ impl Router {
             service: ctx.service(),
             service_port: port,
             request_id: &ctx.request_id,
-            host: request_host(session),
+            host: ctx.facts.raw_host(req),
         };
         error_pages::fetch(&self.subrequests, endpoint, &context).await
     }
