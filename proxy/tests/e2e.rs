@@ -10,6 +10,7 @@ mod e2e {
     mod lint;
     mod manifests;
     mod mirror;
+    mod nginx_diff;
     mod proxy_protocol;
     mod rewrites;
     mod routing;

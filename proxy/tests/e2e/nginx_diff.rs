@@ -1,0 +1,379 @@
+//! The differential test against real nginx: the same Ingress paths as nginx `location`
+//! blocks (rendered as ingress-nginx renders them) and as Sluice routes, then thousands of
+//! generated request paths sent to both. For each one, both must pick the same location, or
+//! answer the same refusal status; and Sluice must send the client's original request-target
+//! upstream.
+//!
+//! `SLUICE_DIFF_CASES` (default 2,000) and `SLUICE_DIFF_SEED` (fixed by default) size and
+//! vary the run: `SLUICE_DIFF_CASES=100000 SLUICE_DIFF_SEED=$RANDOM cargo test -p sluice-proxy
+//! --test e2e nginx_diff -- --include-ignored` runs a larger sample locally.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::support::{annotate, free_port, ingress, ingress_class, manifests, service, Backends, Sluice};
+
+/// `(pathType, path)` of the plain host; each becomes one Ingress.
+const PLAIN: &[(&str, &str)] = &[
+    ("Exact", "/exact"),
+    ("Exact", "/a/b"),
+    ("Exact", "/admin/login"),
+    ("Prefix", "/admin"),
+    ("Prefix", "/a"),
+    ("Prefix", "/x/y"),
+    ("Prefix", "/app"),
+    ("Prefix", "/é"),
+    ("ImplementationSpecific", "/img"),
+    ("ImplementationSpecific", "/ab"),
+    ("ImplementationSpecific", "/x/y/z"),
+];
+
+/// Paths of the `use-regex` host (ImplementationSpecific, rendered as `~* "^PATH"`).
+const REGEX: &[&str] =
+    &["/api/v[0-9]+", "/api", "/static/.*\\.css$", "/u/[a-z]+/profile", "/admin(/|$)", "/x;y"];
+
+const PLAIN_HOST: &str = "plain.test";
+const REGEX_HOST: &str = "regex.test";
+
+fn marker(i: usize) -> String {
+    format!("route-{i:03}-x")
+}
+
+/// The routes in Sluice's precedence order for regex hosts (longer first, then by text
+/// descending), which is the order ingress-nginx writes regex locations in.
+fn regex_order() -> Vec<(usize, &'static str)> {
+    let mut order: Vec<(usize, &str)> = REGEX.iter().enumerate().map(|(i, p)| (PLAIN.len() + i, *p)).collect();
+    order.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| b.1.cmp(a.1)));
+    order
+}
+
+/// nginx's configuration: what ingress-nginx renders for these Ingresses.
+fn nginx_conf(dir: &Path, port: u16) -> String {
+    let d = dir.display();
+    let mut conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+         events {{ worker_connections 256; }}\nhttp {{\n  access_log off;\n  default_type text/plain;\n\
+         client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n\
+         uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n"
+    );
+    let _ = writeln!(conf, "  server {{\n    listen 127.0.0.1:{port};\n    server_name {PLAIN_HOST};");
+    for (i, (kind, path)) in PLAIN.iter().enumerate() {
+        let body = marker(i);
+        match *kind {
+            "Exact" => {
+                let _ = writeln!(conf, "    location = {path} {{ return 200 \"{body}\\n\"; }}");
+            }
+            "Prefix" => {
+                let _ = writeln!(conf, "    location = {path} {{ return 200 \"{body}\\n\"; }}");
+                let _ = writeln!(conf, "    location {path}/ {{ return 200 \"{body}\\n\"; }}");
+            }
+            _ => {
+                let _ = writeln!(conf, "    location {path} {{ return 200 \"{body}\\n\"; }}");
+            }
+        }
+    }
+    conf.push_str("  }\n");
+    let _ = writeln!(conf, "  server {{\n    listen 127.0.0.1:{port};\n    server_name {REGEX_HOST};");
+    for (i, path) in regex_order() {
+        let _ = writeln!(conf, "    location ~* \"^{path}\" {{ return 200 \"{}\\n\"; }}", marker(i));
+    }
+    conf.push_str("  }\n}\n");
+    conf
+}
+
+/// A running nginx, stopped by its PID on drop.
+struct Nginx {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    async fn start() -> Nginx {
+        let binary = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("nginx is not installed (scripts/test.sh installs Debian's nginx-light)");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let conf = dir.path().join("nginx.conf");
+        std::fs::write(&conf, nginx_conf(dir.path(), port)).expect("write nginx.conf");
+        let child = Command::new(binary)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-p")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn nginx");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        for _ in 0..200 {
+            if TcpStream::connect(addr).await.is_ok() {
+                return Nginx { child, addr, _dir: dir };
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("nginx did not start: {}", std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default());
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a proxy did with one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    /// Served by the location or route with this index.
+    Route(usize),
+    /// Answered with this status and no route marker.
+    Status(u16),
+    /// No parsable answer.
+    Broken(String),
+}
+
+/// Sends one raw request (the target byte for byte) and reads the answer to the end.
+async fn send(addr: SocketAddr, host: &str, target: &[u8]) -> (Outcome, Vec<u8>) {
+    let mut request = b"GET ".to_vec();
+    request.extend_from_slice(target);
+    request.extend_from_slice(format!(" HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes());
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        stream.write_all(&request).await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        Ok::<_, std::io::Error>(answer)
+    };
+    let answer = match tokio::time::timeout(Duration::from_secs(10), exchange).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(e)) => return (Outcome::Broken(e.to_string()), Vec::new()),
+        Err(_) => return (Outcome::Broken("timed out".into()), Vec::new()),
+    };
+    let status = answer.get(9..12).and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse().ok());
+    let Some(status) = status else {
+        return (Outcome::Broken(String::from_utf8_lossy(&answer).into_owned()), answer);
+    };
+    let text = String::from_utf8_lossy(&answer);
+    let route = text.find("route-").and_then(|at| text.get(at + 6..at + 9)).and_then(|n| n.parse().ok());
+    match (status, route) {
+        (200, Some(i)) => (Outcome::Route(i), answer),
+        _ => (Outcome::Status(status), answer),
+    }
+}
+
+/// SplitMix64: a fixed seed gives the same paths on every machine.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+const WORDS: &[&str] = &[
+    "admin", "ADMIN", "Admin", "a", "b", "ab", "exact", "img", "app", "x", "y", "z", "api", "API", "v1", "v22",
+    "static", "s.css", "u", "bob", "profile", "login", "é", "x;y", "~", "a+b", "..a", "a..", "...",
+];
+/// First segments that lead somewhere on one of the hosts.
+const STARTS: &[&str] = &["admin", "a", "exact", "img", "app", "x", "api", "static", "u", "ab", "é"];
+const ODD: &[&str] = &[
+    "", ".", "..", "%2e", "%2E", "%2e%2e", ".%2E", "%2f", "%2F", "%25", "%252e", "%00", ";", "%3b", "%3f",
+    "%23", "%20", "%zz", "%", "%4", "%C3%A9", "%c3%a9", "%ff", "%e9", "\u{e9}", "%61", "%41", "%2fadmin",
+];
+
+/// Paths that some route serves, to be respelled.
+const TEMPLATES: &[&str] = &[
+    "/a/b", "/admin/login", "/admin", "/admin/x", "/x/y/z", "/x/y", "/static/s.css", "/u/bob/profile",
+    "/api/v1", "/api/v22/x", "/exact", "/img/a", "/ab", "/app/é", "/é/a", "/x;y",
+];
+/// Noise put before a segment: each leaves the path's meaning unchanged in nginx.
+const NOISE: &[&str] = &["./", "%2e/", "x/../", "x/%2e%2e/", "zz/.%2e/", "/", "%2f", ".%2f", "q/..%2f"];
+
+/// A template path respelled: noise before some segments and some bytes percent-encoded.
+fn respell(rng: &mut Rng) -> String {
+    let template = rng.pick(TEMPLATES);
+    let mut target = String::new();
+    for segment in template.split('/').skip(1) {
+        target.push('/');
+        if rng.below(3) == 0 {
+            target.push_str(rng.pick(NOISE));
+        }
+        for ch in segment.chars() {
+            if rng.below(8) == 0 {
+                let mut buf = [0u8; 4];
+                for b in ch.encode_utf8(&mut buf).bytes() {
+                    target.push_str(&format!("%{b:02X}"));
+                }
+            } else {
+                target.push(ch);
+            }
+        }
+    }
+    if rng.below(4) == 0 {
+        target.push_str(rng.pick(&["/", "/.", "/..", "/%2e", "//"]));
+    }
+    target
+}
+
+/// One generated request-target: a respelled route path, or segments of words and odd tokens
+/// joined by one or more slashes (some percent-encoded); sometimes a query, sometimes very
+/// long.
+fn generate(rng: &mut Rng) -> Vec<u8> {
+    if rng.below(2) == 0 {
+        let mut target = respell(rng);
+        if rng.below(10) == 0 {
+            target.push_str("?a=%2e%2e/&b=1");
+        }
+        return target.into_bytes();
+    }
+    let mut target = String::new();
+    let segments = 1 + rng.below(5);
+    for n in 0..segments {
+        let slashes = [1, 1, 1, 1, 2, 3][rng.below(6)];
+        target.push_str(&"/".repeat(slashes));
+        let word = match rng.below(3) {
+            0 => rng.pick(ODD),
+            1 if n == 0 => rng.pick(STARTS),
+            _ => rng.pick(WORDS),
+        };
+        if rng.below(6) == 0 && !word.is_empty() && word.is_ascii() && !word.contains('%') {
+            // Encode one byte of the word.
+            let at = rng.below(word.len());
+            let (head, tail) = word.split_at(at);
+            let byte = tail.as_bytes()[0];
+            let escaped = if rng.below(2) == 0 { format!("%{byte:02x}") } else { format!("%{byte:02X}") };
+            target.push_str(head);
+            target.push_str(&escaped);
+            target.push_str(&tail[1..]);
+        } else {
+            target.push_str(word);
+        }
+    }
+    if rng.below(8) == 0 {
+        target.push('/');
+    }
+    if rng.below(60) == 0 {
+        // Over long: 3 KB (served) or 12 KB (414 from both).
+        let repeat = if rng.below(2) == 0 { 600 } else { 2_400 };
+        target.push_str(&"/abcd".repeat(repeat));
+    }
+    match rng.below(10) {
+        0 => target.push_str("?q=/../admin"),
+        1 => target.push_str("?%2e%2e"),
+        _ => {}
+    }
+    target.into_bytes()
+}
+
+fn sluice_manifests(backend_port: u16) -> Vec<(String, String)> {
+    let mut files = vec![
+        ("class.yaml".to_owned(), ingress_class()),
+        ("svc.yaml".to_owned(), service("echo", backend_port, &["127.0.0.2"], true)),
+    ];
+    for (i, (kind, path)) in PLAIN.iter().enumerate() {
+        let yaml = ingress(&format!("plain-{i}"), PLAIN_HOST, &[(kind, &format!("\"{path}\""), "echo")]);
+        let yaml = annotate(&yaml, &[("nginx.ingress.kubernetes.io/x-forwarded-prefix", &marker(i))]);
+        files.push((format!("plain-{i}.yaml"), yaml));
+    }
+    for (j, path) in REGEX.iter().enumerate() {
+        let i = PLAIN.len() + j;
+        let quoted = serde_json::to_string(path).expect("json");
+        let yaml = ingress(&format!("regex-{j}"), REGEX_HOST, &[("ImplementationSpecific", &quoted, "echo")]);
+        let yaml = annotate(
+            &yaml,
+            &[
+                ("nginx.ingress.kubernetes.io/x-forwarded-prefix", &marker(i)),
+                ("nginx.ingress.kubernetes.io/use-regex", "true"),
+            ],
+        );
+        files.push((format!("regex-{j}.yaml"), yaml));
+    }
+    files
+}
+
+#[tokio::test]
+#[ignore = "needs nginx: scripts/test.sh installs it and runs this test"]
+async fn sluice_picks_the_location_nginx_picks_for_every_spelling_of_a_path() {
+    let cases: usize = std::env::var("SLUICE_DIFF_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000);
+    let seed: u64 = std::env::var("SLUICE_DIFF_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x51u64);
+    let nginx = Nginx::start().await;
+    let backends = Backends::start("echo", &["127.0.0.2"]).await;
+    let files = sluice_manifests(backends.port);
+    let files: Vec<(&str, String)> = files.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
+    let sluice = Sluice::start(manifests(&files)).await;
+
+    let mut rng = Rng(seed);
+    let mut requests: Vec<(&str, Vec<u8>)> = (0..cases)
+        .map(|_| (if rng.below(2) == 0 { PLAIN_HOST } else { REGEX_HOST }, generate(&mut rng)))
+        .collect();
+    // The spellings from the report, on both hosts.
+    for spelling in ["/admin", "//admin", "/./admin", "/x/../admin", "/%61dmin", "/%2e/admin", "/x/%2e%2e/admin"] {
+        requests.push((PLAIN_HOST, spelling.as_bytes().to_vec()));
+        requests.push((REGEX_HOST, spelling.as_bytes().to_vec()));
+    }
+    let (theirs_at, ours_at) = (nginx.addr, sluice.http);
+    let results: Vec<_> = stream::iter(requests.iter())
+        .map(|(host, target)| async move {
+            let (theirs, _) = send(theirs_at, host, target).await;
+            let (ours, answer) = send(ours_at, host, target).await;
+            (*host, target, theirs, ours, answer)
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+
+    let mut mismatches = Vec::new();
+    let mut routed = 0;
+    let mut tally = std::collections::BTreeMap::<String, usize>::new();
+    for (host, target, theirs, ours, answer) in &results {
+        let shown = String::from_utf8_lossy(&target[..target.len().min(120)]).into_owned();
+        *tally.entry(format!("{theirs:?}").chars().take(16).collect()).or_default() += 1;
+        if theirs != ours {
+            mismatches.push(format!("{host} {shown}: nginx {theirs:?}, sluice {ours:?}"));
+            continue;
+        }
+        if let Outcome::Route(_) = ours {
+            routed += 1;
+            // The upstream gets the client's request-target as sent.
+            let body = answer.split(|&b| b == b'{').skip(1).count();
+            let text = String::from_utf8_lossy(answer);
+            let json = text.find('{').and_then(|at| serde_json::from_str::<serde_json::Value>(&text[at..]).ok());
+            let uri = json.as_ref().and_then(|j| j["uri"].as_str().map(str::to_owned));
+            if body > 0 && target.is_ascii() && uri.as_deref().map(str::as_bytes) != Some(target.as_slice()) {
+                mismatches.push(format!("{host} {shown}: upstream got {uri:?}"));
+            }
+        }
+    }
+    eprintln!("{} requests, {routed} routed to the same location, outcomes: {tally:?}", results.len());
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} requests differ (seed {seed}):\n{}",
+        mismatches.len(),
+        results.len(),
+        mismatches.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
+    );
+    assert!(routed > results.len() / 3, "too few routed requests ({routed}) for the test to mean much");
+}
