@@ -213,18 +213,20 @@ impl RoutingTable {
         routes.lookup(path).or(routes.fallback.as_ref()).or(self.default_backend.as_ref())
     }
 
-    /// Distinct backends that routes point at but that have no ready endpoint (they answer 503).
-    pub fn backends_without_endpoints(&self) -> usize {
-        let mut empty: Vec<&BackendKey> = self
-            .hosts
+    /// Every route of the table: each host's paths and fallback, and the default backend.
+    pub fn routes(&self) -> impl Iterator<Item = &Arc<Route>> {
+        self.hosts
             .values()
             .chain(self.wildcards.values())
             .chain(std::iter::once(&self.catch_all))
             .flat_map(HostRoutes::routes)
             .chain(self.default_backend.iter())
-            .filter(|r| r.backend.endpoints.is_empty())
-            .map(|r| &r.backend.key)
-            .collect();
+    }
+
+    /// Distinct backends that routes point at but that have no ready endpoint (they answer 503).
+    pub fn backends_without_endpoints(&self) -> usize {
+        let mut empty: Vec<&BackendKey> =
+            self.routes().filter(|r| r.backend.endpoints.is_empty()).map(|r| &r.backend.key).collect();
         empty.sort_unstable();
         empty.dedup();
         empty.len()

@@ -22,6 +22,7 @@ use pingora::http::RequestHeader;
 use sluice_controller::htpasswd::Htpasswd;
 use sluice_controller::policy::{escape_component, render_url, ExternalAuth, UrlPart};
 
+use crate::bounded::make_room;
 use crate::forwarding::not_for_subrequest;
 use crate::router::request_uri;
 use crate::subrequest::Subrequests;
@@ -32,6 +33,11 @@ const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_AUTH_BODY: usize = 64 * 1024;
 /// Cached external-auth answers kept at most.
 const MAX_CACHED: usize = 10_000;
+/// The longest `auth-cache-key` value, and the most bytes of copied headers, an answer may
+/// have to be cached: with [`MAX_CACHED`], the cache holds at most about 50 MiB whatever
+/// clients send.
+const MAX_CACHED_KEY: usize = 1024;
+const MAX_CACHED_HEADERS: usize = 4096;
 
 /// The outcome of an authentication check.
 #[derive(Debug)]
@@ -139,20 +145,26 @@ impl ExternalAuthClient {
         let Some((status, headers, cookies)) = ask(client, auth, original).await else {
             return Verdict::deny(500, Vec::new());
         };
-        if let (Some(key), Some((_, ttl))) = (key, auth.cache_for.iter().find(|(c, _)| *c == status)) {
+        // An answer that sets a cookie is one client's, never replayed to another (nginx's
+        // proxy_cache does not store responses with Set-Cookie either).
+        let header_bytes: usize = headers.iter().map(|(n, v)| n.as_str().len() + v.len()).sum();
+        let cacheable = cookies.is_empty()
+            && !headers.iter().any(|(n, _)| n == header::SET_COOKIE)
+            && key.as_ref().is_some_and(|k| k.2.len() <= MAX_CACHED_KEY)
+            && header_bytes <= MAX_CACHED_HEADERS;
+        let ttl = auth.cache_for.iter().find(|(c, _)| *c == status).map(|(_, ttl)| *ttl);
+        if let (Some(key), Some(ttl), true) = (key, ttl, cacheable) {
             let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            if cache.len() >= MAX_CACHED {
+            if !cache.contains_key(&key) {
                 let now = Instant::now();
-                cache.retain(|_, c| c.until > now);
-                if cache.len() >= MAX_CACHED {
-                    cache.clear();
-                }
+                let until = |c: &Cached| c.until.saturating_duration_since(now).as_millis() as u64;
+                make_room(&mut cache, MAX_CACHED, |c| c.until <= now, until);
             }
             let entry = Cached {
                 status,
                 headers: headers.clone(),
                 cookies: cookies.clone(),
-                until: Instant::now() + *ttl,
+                until: Instant::now() + ttl,
             };
             cache.insert(key, entry);
         }

@@ -5,10 +5,12 @@
 pub mod access_log;
 pub mod admin;
 pub mod auth;
+pub mod bounded;
 pub mod cors;
 pub mod echo;
 pub mod error_pages;
 pub mod facts;
+pub mod first_head;
 pub mod forwarding;
 pub mod header_rewrites;
 pub mod lifecycle;

@@ -2,7 +2,8 @@
 //! read from the live table for every new connection (no restart, no listener rebuild).
 //!
 //! * Plain HTTP: [`ProxyProtocolApp`] wraps the HTTP application and reads the header before
-//!   the first request of a connection.
+//!   the first request of a connection, then the first request head under
+//!   `client-header-timeout` ([`crate::first_head`]).
 //! * HTTPS: [`PreTlsProxyProtocol`] is Pingora's pre-TLS hook; the header comes before the
 //!   ClientHello.
 //!
@@ -68,6 +69,29 @@ impl<A> ProxyProtocolApp<A> {
     }
 }
 
+impl<A> ProxyProtocolApp<A> {
+    /// Reads the first request head of a plain TCP connection under `client-header-timeout`
+    /// and puts it back for Pingora to parse; `None` (close) when it does not arrive in time.
+    async fn wait_for_head(&self, mut stream: Stream) -> Option<Stream> {
+        if !stream.as_any().is::<L4Stream>() {
+            return Some(stream);
+        }
+        let (timeout, max) = {
+            let live = self.publisher.load();
+            let settings = &live.table.settings;
+            (settings.client_header_timeout, settings.header_total_max + settings.header_line_max)
+        };
+        let Some(head) = crate::first_head::read(&mut stream, timeout, max).await else {
+            tracing::debug!("Connection closed: no complete request head within client-header-timeout");
+            return None;
+        };
+        // Checked above: the stream is an L4 stream.
+        let mut l4 = stream.into_any().downcast::<L4Stream>().ok()?;
+        l4.rewind(&head);
+        Some(l4)
+    }
+}
+
 #[async_trait]
 impl<A: ServerApp + Send + Sync + 'static> ServerApp for ProxyProtocolApp<A> {
     /// Reads the header on new plain connections (TLS ones were handled before the handshake),
@@ -88,6 +112,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for ProxyProtocolApp<A> {
                     return None;
                 }
             }
+            stream = self.wait_for_head(stream).await?;
         }
         let mut next = self.inner.process_new(stream, shutdown).await;
         while let Some(stream) = next {

@@ -24,7 +24,7 @@ pub struct RequestLabels<'a> {
     pub service: &'a str,
     /// The response status.
     pub status: &'a str,
-    /// The request method.
+    /// The request method (methods outside a fixed set are counted as `OTHER`).
     pub method: &'a str,
     /// The rule host that matched (not the raw Host header, which would be unbounded).
     pub host: &'a str,
@@ -43,6 +43,32 @@ pub struct Metrics {
     empty_backends: IntGauge,
     propagation: Histogram,
     fallback: IntCounterVec,
+}
+
+/// The methods that get a label value of their own; any other method (a client may send any
+/// token) is counted as `OTHER`, so that clients cannot create series.
+const KNOWN_METHODS: [&str; 16] = [
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "DELETE",
+    "CONNECT",
+    "OPTIONS",
+    "TRACE",
+    "PATCH",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+];
+
+/// The `method` label value for a request method.
+pub fn method_label(method: &str) -> &str {
+    KNOWN_METHODS.iter().find(|m| **m == method).copied().unwrap_or("OTHER")
 }
 
 impl Metrics {
@@ -119,8 +145,8 @@ impl Metrics {
 
     /// Counts one finished request.
     pub fn observe(&self, labels: &RequestLabels<'_>, seconds: f64) {
-        let values =
-            [labels.ingress, labels.namespace, labels.service, labels.status, labels.method, labels.host];
+        let method = method_label(labels.method);
+        let values = [labels.ingress, labels.namespace, labels.service, labels.status, method, labels.host];
         self.requests.with_label_values(&values).inc();
         self.duration.with_label_values(&values).observe(seconds);
     }

@@ -195,7 +195,10 @@ impl ProxyHttp for Router {
         };
         // Loaded by `early_request_filter`; one reference is kept here while `ctx` changes.
         let live = ctx.live.get_or_insert_with(|| self.publisher.load()).clone();
+        self.limiter.prune(live.generation, &live.table);
         session.set_keepalive(Some(live.table.settings.keep_alive.as_secs()));
+        // `client-body-timeout`: Pingora reads the body under the session's read timeout.
+        session.set_read_timeout(Some(live.table.settings.client_body_timeout));
         let table = &live.table;
         let client_settings = &table.settings.client;
         let hsts = ctx.hsts().cloned();
@@ -442,13 +445,16 @@ impl ProxyHttp for Router {
                 upstream.set_uri(parsed);
             }
         } else if ctx.facts.absolute_form() {
-            // An absolute-form target goes upstream in origin form, with its authority as the
-            // Host (RFC 9112 §3.2.2: the request line's host replaces the Host header).
+            // An absolute-form target goes upstream in origin form.
             let origin = req.uri.path_and_query().map_or("/", |p| p.as_str());
             let parsed = origin.parse::<http::Uri>().map_err(|e| {
                 Error::because(ErrorType::InternalError, "absolute-form target without a valid path", e)
             })?;
             upstream.set_uri(parsed);
+        }
+        if ctx.facts.absolute_form() {
+            // RFC 9112 §3.2.2: the request line's authority replaces the Host header.
+            upstream.insert_header(header::HOST, ctx.facts.raw_host(req))?;
         }
         if let Some(vhost) = &route.policy.upstream_vhost {
             upstream.insert_header(header::HOST, vhost.clone())?;

@@ -34,6 +34,11 @@ pub struct GlobalSettings {
     pub hsts: Option<HeaderValue>,
     /// `keep-alive` (75 s): how long an idle client connection is kept open.
     pub keep_alive: Duration,
+    /// `client-header-timeout` (60 s): how long a new connection may take to send its first
+    /// request head, from accept to the blank line; past it the connection is closed.
+    pub client_header_timeout: Duration,
+    /// `client-body-timeout` (60 s): the longest wait between two reads of a request body.
+    pub client_body_timeout: Duration,
     /// `upstream-keepalive-timeout` (60 s): how long an idle upstream connection stays pooled.
     pub upstream_keepalive: Duration,
     /// The defaults that annotations override per Ingress: `proxy-connect-timeout`,
@@ -89,6 +94,8 @@ impl Default for GlobalSettings {
             no_tls_redirect_locations: vec!["/.well-known/acme-challenge".to_owned()],
             hsts: Some(HeaderValue::from_static("max-age=31536000; includeSubDomains")),
             keep_alive: Duration::from_secs(75),
+            client_header_timeout: Duration::from_secs(60),
+            client_body_timeout: Duration::from_secs(60),
             upstream_keepalive: Duration::from_secs(60),
             policy: RoutePolicy::default(),
             client: ClientSettings::default(),
@@ -220,6 +227,12 @@ fn read_policy(data: &BTreeMap<String, String>, settings: &mut GlobalSettings, i
     }
     if let Some(d) = value(data, "keep-alive", invalid, values::seconds) {
         settings.keep_alive = d;
+    }
+    if let Some(d) = value(data, "client-header-timeout", invalid, values::seconds) {
+        settings.client_header_timeout = d;
+    }
+    if let Some(d) = value(data, "client-body-timeout", invalid, values::seconds) {
+        settings.client_body_timeout = d;
     }
     if let Some(d) = value(data, "upstream-keepalive-timeout", invalid, values::seconds) {
         settings.upstream_keepalive = d;

@@ -17,6 +17,8 @@ pub const KEYS: &[&str] = &[
     "brotli-level",
     "brotli-min-length",
     "brotli-types",
+    "client-body-timeout",
+    "client-header-timeout",
     "compute-full-forwarded-for",
     "custom-http-errors",
     "denylist-source-range",

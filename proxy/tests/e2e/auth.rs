@@ -159,7 +159,7 @@ where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
-        c.fetch_add(1, Ordering::SeqCst);
+        let call = c.fetch_add(1, Ordering::SeqCst) + 1;
         *l.lock().expect("lock") = Some(req.headers().clone());
         let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
         async move {
@@ -170,7 +170,11 @@ where
                     h.insert("x-auth-request-user", "alice".parse().expect("v"));
                     h.insert("x-auth-request-email", "alice@example.com".parse().expect("v"));
                     h.insert("x-not-copied", "secret".parse().expect("v"));
-                    h.insert("set-cookie", "_oauth2_proxy=abc; Path=/".parse().expect("v"));
+                    let cookie = format!("_oauth2_proxy=abc{call}; Path=/");
+                    h.insert("set-cookie", cookie.parse().expect("v"));
+                }
+                "Bearer plain" => {
+                    resp.headers_mut().insert("x-auth-request-user", "carol".parse().expect("v"));
                 }
                 "Bearer forbidden" => *resp.status_mut() = StatusCode::FORBIDDEN,
                 _ => {
@@ -225,7 +229,11 @@ async fn external_auth_like_oauth2_proxy() {
 
     let (status, headers, body) = get(&c, "app.test", "/page?a=1", Some("Bearer good")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(h(&headers, "set-cookie"), "_oauth2_proxy=abc; Path=/", "the auth cookie reaches the client");
+    let cookie = h(&headers, "set-cookie");
+    assert!(
+        cookie.starts_with("_oauth2_proxy=abc") && cookie.ends_with("; Path=/"),
+        "the auth cookie reaches the client"
+    );
     let e: sluice_proxy::echo::Echo = serde_json::from_slice(&body).expect("echo");
     assert_eq!(e.headers.get("x-auth-request-user").map(String::as_str), Some("alice"));
     assert_eq!(e.headers.get("x-auth-request-email").map(String::as_str), Some("alice@example.com"));
@@ -247,12 +255,24 @@ async fn external_auth_like_oauth2_proxy() {
 
     let before = auth.calls.load(Ordering::SeqCst);
     for _ in 0..5 {
-        assert_eq!(get(&c, "api.test", "/", Some("Bearer good")).await.0, StatusCode::OK);
+        assert_eq!(get(&c, "api.test", "/", Some("Bearer plain")).await.0, StatusCode::OK);
     }
     assert_eq!(auth.calls.load(Ordering::SeqCst) - before, 1, "answers are cached per auth-cache-key");
+    // An answer that sets a cookie is never cached: each client gets its own cookie.
+    let before = auth.calls.load(Ordering::SeqCst);
+    let mut cookies = Vec::new();
+    for _ in 0..3 {
+        let (status, headers, _) = get(&c, "api.test", "/", Some("Bearer good")).await;
+        assert_eq!(status, StatusCode::OK);
+        cookies.push(h(&headers, "set-cookie").to_owned());
+    }
+    assert_eq!(auth.calls.load(Ordering::SeqCst) - before, 3, "answers with Set-Cookie are not cached");
+    cookies.dedup();
+    assert_eq!(cookies.len(), 3, "no cookie was replayed to another request: {cookies:?}");
+    let before = auth.calls.load(Ordering::SeqCst);
     assert_eq!(get(&c, "api.test", "/", Some("Bearer forbidden")).await.0, StatusCode::FORBIDDEN);
     assert_eq!(get(&c, "api.test", "/", Some("Bearer forbidden")).await.0, StatusCode::FORBIDDEN);
-    assert_eq!(auth.calls.load(Ordering::SeqCst) - before, 3, "403 is not in auth-cache-duration");
+    assert_eq!(auth.calls.load(Ordering::SeqCst) - before, 2, "403 is not in auth-cache-duration");
 
     assert_eq!(get(&c, "down.test", "/", Some("Bearer good")).await.0, StatusCode::INTERNAL_SERVER_ERROR);
 }

@@ -49,7 +49,8 @@ fn marker(i: usize) -> String {
 /// The routes in Sluice's precedence order for regex hosts (longer first, then by text
 /// descending), which is the order ingress-nginx writes regex locations in.
 fn regex_order() -> Vec<(usize, &'static str)> {
-    let mut order: Vec<(usize, &str)> = REGEX.iter().enumerate().map(|(i, p)| (PLAIN.len() + i, *p)).collect();
+    let mut order: Vec<(usize, &str)> =
+        REGEX.iter().enumerate().map(|(i, p)| (PLAIN.len() + i, *p)).collect();
     order.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| b.1.cmp(a.1)));
     order
 }
@@ -121,7 +122,10 @@ impl Nginx {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!("nginx did not start: {}", std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default());
+        panic!(
+            "nginx did not start: {}",
+            std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
+        );
     }
 }
 
@@ -194,8 +198,8 @@ impl Rng {
 }
 
 const WORDS: &[&str] = &[
-    "admin", "ADMIN", "Admin", "a", "b", "ab", "exact", "img", "app", "x", "y", "z", "api", "API", "v1", "v22",
-    "static", "s.css", "u", "bob", "profile", "login", "é", "x;y", "~", "a+b", "..a", "a..", "...",
+    "admin", "ADMIN", "Admin", "a", "b", "ab", "exact", "img", "app", "x", "y", "z", "api", "API", "v1",
+    "v22", "static", "s.css", "u", "bob", "profile", "login", "é", "x;y", "~", "a+b", "..a", "a..", "...",
 ];
 /// First segments that lead somewhere on one of the hosts.
 const STARTS: &[&str] = &["admin", "a", "exact", "img", "app", "x", "api", "static", "u", "ab", "é"];
@@ -206,8 +210,22 @@ const ODD: &[&str] = &[
 
 /// Paths that some route serves, to be respelled.
 const TEMPLATES: &[&str] = &[
-    "/a/b", "/admin/login", "/admin", "/admin/x", "/x/y/z", "/x/y", "/static/s.css", "/u/bob/profile",
-    "/api/v1", "/api/v22/x", "/exact", "/img/a", "/ab", "/app/é", "/é/a", "/x;y",
+    "/a/b",
+    "/admin/login",
+    "/admin",
+    "/admin/x",
+    "/x/y/z",
+    "/x/y",
+    "/static/s.css",
+    "/u/bob/profile",
+    "/api/v1",
+    "/api/v22/x",
+    "/exact",
+    "/img/a",
+    "/ab",
+    "/app/é",
+    "/é/a",
+    "/x;y",
 ];
 /// Noise put before a segment: each leaves the path's meaning unchanged in nginx.
 const NOISE: &[&str] = &["./", "%2e/", "x/../", "x/%2e%2e/", "zz/.%2e/", "/", "%2f", ".%2f", "q/..%2f"];
@@ -330,7 +348,9 @@ async fn sluice_picks_the_location_nginx_picks_for_every_spelling_of_a_path() {
         .map(|_| (if rng.below(2) == 0 { PLAIN_HOST } else { REGEX_HOST }, generate(&mut rng)))
         .collect();
     // The spellings from the report, on both hosts.
-    for spelling in ["/admin", "//admin", "/./admin", "/x/../admin", "/%61dmin", "/%2e/admin", "/x/%2e%2e/admin"] {
+    for spelling in
+        ["/admin", "//admin", "/./admin", "/x/../admin", "/%61dmin", "/%2e/admin", "/x/%2e%2e/admin"]
+    {
         requests.push((PLAIN_HOST, spelling.as_bytes().to_vec()));
         requests.push((REGEX_HOST, spelling.as_bytes().to_vec()));
     }
@@ -360,7 +380,8 @@ async fn sluice_picks_the_location_nginx_picks_for_every_spelling_of_a_path() {
             // The upstream gets the client's request-target as sent.
             let body = answer.split(|&b| b == b'{').skip(1).count();
             let text = String::from_utf8_lossy(answer);
-            let json = text.find('{').and_then(|at| serde_json::from_str::<serde_json::Value>(&text[at..]).ok());
+            let json =
+                text.find('{').and_then(|at| serde_json::from_str::<serde_json::Value>(&text[at..]).ok());
             let uri = json.as_ref().and_then(|j| j["uri"].as_str().map(str::to_owned));
             if body > 0 && target.is_ascii() && uri.as_deref().map(str::as_bytes) != Some(target.as_slice()) {
                 mismatches.push(format!("{host} {shown}: upstream got {uri:?}"));
