@@ -110,6 +110,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     // connections are told apart by the missing preface.
     let mut options = HttpServerOptions::default();
     options.h2c = true;
+    // `GET http://a.example/` with `Host: b.example` routes by a.example (RFC 9112 §3.2.2), as
+    // nginx does; Pingora rejects it by default (see vendor/README.md).
+    options.target_authority_wins = true;
     http.server_options = Some(options);
     let app = ProxyProtocolApp::new(http, publisher.clone());
     let mut proxy = Service::new("proxy".to_owned(), app);

@@ -5,6 +5,7 @@ mod e2e {
     mod auth;
     mod balancing;
     mod edge;
+    mod edge_security;
     mod headers;
     mod hot_swap;
     mod lint;

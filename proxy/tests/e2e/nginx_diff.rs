@@ -15,10 +15,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::support::{annotate, free_port, ingress, ingress_class, manifests, service, Backends, Sluice};
+use super::support::{
+    annotate, free_port, ingress, ingress_class, manifests, raw_exchange, service, Backends, Sluice,
+};
 
 /// `(pathType, path)` of the plain host; each becomes one Ingress.
 const PLAIN: &[(&str, &str)] = &[
@@ -152,27 +153,14 @@ async fn send(addr: SocketAddr, host: &str, target: &[u8]) -> (Outcome, Vec<u8>)
     let mut request = b"GET ".to_vec();
     request.extend_from_slice(target);
     request.extend_from_slice(format!(" HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes());
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await?;
-        stream.write_all(&request).await?;
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).await?;
-        Ok::<_, std::io::Error>(answer)
+    let (status, text) = match raw_exchange(addr, &request).await {
+        Ok(answer) => answer,
+        Err(e) => return (Outcome::Broken(e), Vec::new()),
     };
-    let answer = match tokio::time::timeout(Duration::from_secs(10), exchange).await {
-        Ok(Ok(answer)) => answer,
-        Ok(Err(e)) => return (Outcome::Broken(e.to_string()), Vec::new()),
-        Err(_) => return (Outcome::Broken("timed out".into()), Vec::new()),
-    };
-    let status = answer.get(9..12).and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse().ok());
-    let Some(status) = status else {
-        return (Outcome::Broken(String::from_utf8_lossy(&answer).into_owned()), answer);
-    };
-    let text = String::from_utf8_lossy(&answer);
     let route = text.find("route-").and_then(|at| text.get(at + 6..at + 9)).and_then(|n| n.parse().ok());
     match (status, route) {
-        (200, Some(i)) => (Outcome::Route(i), answer),
-        _ => (Outcome::Status(status), answer),
+        (200, Some(i)) => (Outcome::Route(i), text.into_bytes()),
+        _ => (Outcome::Status(status), text.into_bytes()),
     }
 }
 

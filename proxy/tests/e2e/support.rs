@@ -236,6 +236,26 @@ impl Drop for Backends {
     }
 }
 
+/// Sends `request` byte for byte on a new connection and reads until the server closes it (send
+/// `Connection: close`); the status and the whole answer, or an error text.
+pub async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> Result<(u16, String), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.write_all(request).await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        Ok::<_, std::io::Error>(answer)
+    };
+    let answer = tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .map_err(|_| "timed out".to_owned())?
+        .map_err(|e| e.to_string())?;
+    let status = answer.get(9..12).and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse().ok());
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    status.map(|s| (s, text.clone())).ok_or(text)
+}
+
 /// A keepalive HTTP/1.1 client aimed at one proxy address.
 #[derive(Clone)]
 pub struct Client {
