@@ -45,7 +45,7 @@ cargo test --workspace --locked -- --include-ignored
 echo "== disk after the tests: $(du -sh target 2>/dev/null | cut -f1) in target/, $(df -h --output=avail . | tail -n 1 | tr -d ' ') free" >&2
 echo "== fuzz: each parser of hostile input for ${FUZZ_SECONDS:-20} s (cargo-fuzz, no sanitizer: stable Rust)" >&2
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
-for target in proxy_protocol annotations manifests; do
+for target in proxy_protocol annotations manifests uri; do
   mkdir -p "fuzz/corpus/$target"
   cargo fuzz run --sanitizer none "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
     -max_total_time="${FUZZ_SECONDS:-20}" -rss_limit_mb=4096 -print_final_stats=0 2>&1 | tail -n 2
