@@ -199,6 +199,9 @@ impl ProxyHttp for Router {
         session.set_keepalive(Some(live.table.settings.keep_alive.as_secs()));
         // `client-body-timeout`: Pingora reads the body under the session's read timeout.
         session.set_read_timeout(Some(live.table.settings.client_body_timeout));
+        // `client-header-timeout` for the next request head on this connection (the first one
+        // was read under it by `first_head` on plain connections).
+        session.set_header_read_timeout(Some(live.table.settings.client_header_timeout));
         let table = &live.table;
         let client_settings = &table.settings.client;
         let hsts = ctx.hsts().cloned();

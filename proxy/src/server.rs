@@ -113,6 +113,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     // `GET http://a.example/` with `Host: b.example` routes by a.example (RFC 9112 §3.2.2), as
     // nginx does; Pingora rejects it by default (see vendor/README.md).
     options.target_authority_wins = true;
+    // The first head of a connection (HTTPS; plain ones are read earlier by `first_head`) must
+    // arrive within ingress-nginx's default `client-header-timeout` of its first byte; later
+    // heads use the ConfigMap's value, set per request by the router.
+    options.header_read_timeout = Some(std::time::Duration::from_secs(60));
     http.server_options = Some(options);
     let app = ProxyProtocolApp::new(http, publisher.clone());
     let mut proxy = Service::new("proxy".to_owned(), app);

@@ -291,3 +291,70 @@ async fn slow_clients_are_cut_off_at_the_header_timeout_and_others_are_served() 
     // And a fresh client is still served.
     assert_eq!(client.get("slow.test", "/after").await.expect("served").0, StatusCode::OK);
 }
+
+/// Reads one HTTP/1.1 response with a Content-Length from `stream`; its status.
+async fn read_response(stream: &mut TcpStream) -> u16 {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).await.expect("read response");
+        assert!(n > 0, "closed before a whole response");
+        data.extend_from_slice(&buf[..n]);
+        let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+        let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if data.len() >= end + 4 + length {
+            return head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keepalive_connection_trickling_its_next_head_is_cut_off() {
+    let b = Backends::start("web", &["127.0.0.145"]).await;
+    let dir = manifests(&[
+        ("class.yaml", ingress_class()),
+        ("config.yaml", config_map(&[("client-header-timeout", "2"), ("keep-alive", "75")])),
+        ("svc.yaml", service("web", b.port, &["127.0.0.145"], true)),
+        ("open.yaml", ingress("open", "ka.test", &[("Prefix", "/", "web")])),
+    ]);
+    let sluice = Sluice::start_with(dir, &["--configmap", "demo/sluice-config"]).await;
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let mut stream = TcpStream::connect(sluice.http).await.expect("connect");
+        tasks.push(tokio::spawn(async move {
+            stream.write_all(b"GET /first HTTP/1.1\r\nHost: ka.test\r\n\r\n").await.expect("write");
+            assert_eq!(read_response(&mut stream).await, 200, "the first request is served");
+            // The next head starts, then trickles.
+            let started = Instant::now();
+            let mut buf = [0u8; 64];
+            for byte in b"GET /second HTTP/1.1\r\nHost: ka.test\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaa"
+                .iter()
+                .cycle()
+                .take(100)
+            {
+                if stream.write_all(&[*byte]).await.is_err() {
+                    return Some(started.elapsed());
+                }
+                if let Ok(read) =
+                    tokio::time::timeout(Duration::from_millis(300), stream.read(&mut buf)).await
+                {
+                    return match read {
+                        Ok(0) | Err(_) => Some(started.elapsed()),
+                        Ok(_) => None,
+                    };
+                }
+            }
+            None
+        }));
+    }
+    for task in tasks {
+        let cut = task.await.expect("task").expect("the server closes the trickling connection");
+        assert!(cut >= Duration::from_millis(1_900), "not before client-header-timeout: {cut:?}");
+        assert!(cut < Duration::from_secs(15), "well before the trickle ends: {cut:?}");
+    }
+}

@@ -95,6 +95,13 @@ pub struct HttpServerOptions {
     ///
     /// Default: `false` (such requests are rejected as ambiguous).
     pub target_authority_wins: bool,
+
+    /// The longest an HTTP/1 request head may take once its first bytes arrived, for the first
+    /// request of a connection ([`ServerSession::set_header_read_timeout`]; the application
+    /// may change it per session, and the value is kept for the next request).
+    ///
+    /// Default: `None` (per-read timeouts only).
+    pub header_read_timeout: Option<Duration>,
 }
 
 /// Settings persisted across HTTP/1.x keepalive requests on the same downstream connection.
@@ -112,6 +119,7 @@ pub struct HttpServerOptions {
 #[derive(Debug)]
 pub struct HttpPersistentSettings {
     keepalive_timeout: Option<u64>,
+    header_read_timeout: Option<Duration>,
     keepalive_reuses_remaining: Option<u32>,
     /// User-defined context to carry to the next request on this connection.
     user_context: Option<Box<dyn Any + Send + Sync>>,
@@ -129,6 +137,7 @@ impl HttpPersistentSettings {
     pub fn for_session(session: &ServerSession) -> Self {
         HttpPersistentSettings {
             keepalive_timeout: session.get_keepalive(),
+            header_read_timeout: session.get_header_read_timeout(),
             keepalive_reuses_remaining: session.get_keepalive_reuses_remaining(),
             user_context: None,
             pipelined_prefix: None,
@@ -157,6 +166,7 @@ impl HttpPersistentSettings {
     pub fn apply_to_session(self, session: &mut ServerSession) {
         let Self {
             keepalive_timeout,
+            header_read_timeout,
             mut keepalive_reuses_remaining,
             user_context,
             pipelined_prefix,
@@ -170,6 +180,7 @@ impl HttpPersistentSettings {
         }
 
         session.set_keepalive(keepalive_timeout);
+        session.set_header_read_timeout(header_read_timeout);
         session.set_keepalive_reuses_remaining(keepalive_reuses_remaining);
 
         // Carry user context into the session for the proxy layer to consume
@@ -354,6 +365,7 @@ where
                 self.server_options().is_some_and(|o| o.target_authority_wins);
             let mut session = ServerSession::new_http1(stream);
             session.set_target_authority_wins(target_authority_wins);
+            session.set_header_read_timeout(self.server_options().and_then(|o| o.header_read_timeout));
             if *shutdown.borrow() {
                 // stop downstream from reusing if this service is shutting down soon
                 session.set_keepalive(None);

@@ -372,6 +372,22 @@ impl Session {
         }
     }
 
+    /// See [`HttpSession::set_header_read_timeout`](super::v1::server::HttpSession::set_header_read_timeout).
+    /// HTTP/1 only; kept for the next request of a keep-alive connection.
+    pub fn set_header_read_timeout(&mut self, timeout: Option<Duration>) {
+        if let Self::H1(s) = self {
+            s.set_header_read_timeout(timeout);
+        }
+    }
+
+    /// The timeout set by [`Self::set_header_read_timeout`] (HTTP/1 only).
+    pub fn get_header_read_timeout(&self) -> Option<Duration> {
+        match self {
+            Self::H1(s) => s.get_header_read_timeout(),
+            _ => None,
+        }
+    }
+
     /// See [`HttpSession::set_target_authority_wins`](super::v1::server::HttpSession::set_target_authority_wins).
     /// HTTP/1 only: HTTP/2 has its own `:authority` checks.
     pub fn set_target_authority_wins(&mut self, on: bool) {

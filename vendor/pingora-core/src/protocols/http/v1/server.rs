@@ -146,6 +146,8 @@ pub struct HttpSession {
     pipelining_enabled: bool,
     /// Accept an absolute-form target whose authority differs from `Host` (RFC 9112 §3.2.2).
     target_authority_wins: bool,
+    /// The longest a request head may take once its first bytes arrived.
+    header_read_timeout: Option<Duration>,
     /// Pipelined bytes from the previous request on the same keep-alive connection,
     /// to be parsed as the start of this session's request. Consumed on the first
     /// call to [`Self::read_request`]. Set via [`Self::set_pipelined_prefix`] after
@@ -207,6 +209,7 @@ impl HttpSession {
             proxy_tasks_enabled: false,
             pipelining_enabled: false,
             target_authority_wins: false,
+            header_read_timeout: None,
             pipelined_prefix: None,
             pipelined_idle_bytes_stashed: false,
         }
@@ -306,6 +309,7 @@ impl HttpSession {
             .unwrap_or_else(|| BytesMut::with_capacity(INIT_HEADER_BUF_SIZE));
         let mut already_read = buf.len();
         let mut skip_next_read = already_read != 0;
+        let mut header_deadline: Option<std::time::Instant> = None;
         let mut detached_suffix = None;
         loop {
             if already_read > MAX_HEADER_SIZE {
@@ -326,10 +330,28 @@ impl HttpSession {
             // this request and is waiting for our response).
             if skip_next_read {
                 skip_next_read = false;
-            } else if let Some(n) = self.read_request_buf(&mut buf, already_read).await? {
-                already_read += n;
             } else {
-                return Ok(None);
+                let read = match header_deadline {
+                    Some(deadline) => {
+                        let left = deadline.saturating_duration_since(std::time::Instant::now());
+                        match timeout(left, self.read_request_buf(&mut buf, already_read)).await {
+                            Ok(read) => read?,
+                            Err(_) => {
+                                debug!("request header timeout reached after {already_read} bytes");
+                                return Ok(None);
+                            }
+                        }
+                    }
+                    None => self.read_request_buf(&mut buf, already_read).await?,
+                };
+                let Some(n) = read else {
+                    return Ok(None);
+                };
+                already_read += n;
+                // The whole head must arrive within `header_read_timeout` of its first bytes.
+                if header_deadline.is_none() {
+                    header_deadline = self.header_read_timeout.map(|t| std::time::Instant::now() + t);
+                }
             }
 
             // Use loop as GOTO to retry escaped request buffer, not a real loop
@@ -1329,6 +1351,19 @@ impl HttpSession {
         } else {
             self.set_keepalive(keepalive);
         }
+    }
+
+    /// Sets the longest time a request head may take to arrive once its first bytes have: past
+    /// it the connection is closed without an answer (nginx's `client_header_timeout`). `None`
+    /// (the default) leaves only the per-read timeouts, which a client sending one byte at a
+    /// time never reaches.
+    pub fn set_header_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.header_read_timeout = timeout;
+    }
+
+    /// The timeout set by [`Self::set_header_read_timeout`].
+    pub fn get_header_read_timeout(&self) -> Option<Duration> {
+        self.header_read_timeout
     }
 
     /// Accept an absolute-form request-target whose authority differs from the `Host` header:
