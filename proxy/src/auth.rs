@@ -23,8 +23,8 @@ use sluice_controller::htpasswd::Htpasswd;
 use sluice_controller::policy::{escape_component, render_url, ExternalAuth, UrlPart};
 
 use crate::bounded::make_room;
+use crate::facts::request_uri;
 use crate::forwarding::not_for_subrequest;
-use crate::router::request_uri;
 use crate::subrequest::Subrequests;
 
 /// How long an auth service may take to answer.

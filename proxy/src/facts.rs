@@ -20,7 +20,24 @@ use http::Version;
 use pingora::http::RequestHeader;
 use sluice_controller::uri::{normalize_path, split_absolute_form, validate_host};
 
-use crate::traffic::RequestFacts;
+/// nginx's `$request_uri`: the request's path and query as sent (what goes upstream unless a
+/// rewrite applies).
+pub fn request_uri(req: &RequestHeader) -> &str {
+    req.uri.path_and_query().map_or("/", |p| p.as_str())
+}
+
+/// What key building (`upstream-hash-by`, `auth-cache-key`) and configured headers read of a
+/// request: its header and its facts.
+pub struct RequestFacts<'a> {
+    /// The request header.
+    pub req: &'a RequestHeader,
+    /// The client address.
+    pub client: Option<IpAddr>,
+    /// The request host as sent, port included.
+    pub host: &'a str,
+    /// The normalized path (`$uri`).
+    pub path: &'a str,
+}
 
 /// Where the request's host came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

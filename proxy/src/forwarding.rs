@@ -12,7 +12,8 @@ use pingora::Result;
 use sluice_controller::policy::HeaderTemplate;
 use sluice_controller::GlobalSettings;
 
-use crate::traffic::{self, RequestFacts};
+use crate::facts::RequestFacts;
+use crate::traffic;
 
 /// What the proxy knows about the downstream side of one request.
 #[derive(Debug, Clone, Copy)]

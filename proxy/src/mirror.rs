@@ -20,8 +20,8 @@ use sluice_controller::policy::{render_url, Mirror};
 use tokio::sync::mpsc;
 use tracing::debug;
 
+use crate::facts::request_uri;
 use crate::forwarding::{content_length, not_for_subrequest};
-use crate::router::request_uri;
 use crate::subrequest::{SubBody, Subrequests};
 
 /// Body chunks queued for a mirror at most.

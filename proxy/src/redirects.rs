@@ -4,7 +4,7 @@
 use pingora::http::RequestHeader;
 use sluice_controller::matching::strip_port;
 
-use crate::router::request_uri;
+use crate::facts::request_uri;
 
 /// The port suffix of the request's host (`:8080`), empty when it has none.
 fn port_suffix(host: &str) -> &str {

@@ -26,7 +26,7 @@ use pingora::protocols::http::compression::Algorithm;
 
 use crate::access_log::{self, AccessEntry};
 use crate::auth::ExternalAuthClient;
-use crate::facts::Facts;
+use crate::facts::{request_uri, Facts};
 use crate::forwarding::{self, Downstream, X_REQUEST_ID};
 use crate::lifecycle::{InFlight, Lifecycle};
 use crate::limits::{ConnectionSlot, Limiter};
@@ -122,11 +122,6 @@ impl Router {
             https_port,
         }
     }
-}
-
-/// The request's path and query as sent (nginx's `$request_uri`).
-pub fn request_uri(req: &RequestHeader) -> &str {
-    req.uri.path_and_query().map_or("/", |p| p.as_str())
 }
 
 fn client_ip(session: &Session) -> Option<IpAddr> {

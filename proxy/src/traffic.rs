@@ -4,13 +4,14 @@
 use std::cell::Cell;
 use std::fmt::Write as _;
 use std::hash::{BuildHasher, RandomState};
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::header;
 use pingora::http::RequestHeader;
 use sluice_controller::policy::{Affinity, Balance, HashPart, RoutePolicy};
 use sluice_controller::{Backend, Endpoint, Route};
+
+use crate::facts::{request_uri, RequestFacts};
 
 /// A fast, non-cryptographic random number (canary rolls, EWMA draws, session keys).
 pub fn random_u64() -> u64 {
@@ -73,18 +74,6 @@ pub fn choose_backend(route: &Route, req: &RequestHeader) -> (Target, Arc<Backen
         }
     }
     (Target::Main, route.backend.clone())
-}
-
-/// What the request carries that endpoint selection may read.
-pub struct RequestFacts<'a> {
-    /// The request header.
-    pub req: &'a RequestHeader,
-    /// The client address.
-    pub client: Option<IpAddr>,
-    /// The request host as sent, port included.
-    pub host: &'a str,
-    /// The normalized path (`$uri`).
-    pub path: &'a str,
 }
 
 /// The endpoint for this attempt, and a session cookie value to set (affinity only).
@@ -201,7 +190,7 @@ pub fn hash_key(parts: &[HashPart], facts: &RequestFacts<'_>) -> String {
     for part in parts {
         match part {
             HashPart::Literal(s) => key.push_str(s),
-            HashPart::RequestUri => key.push_str(crate::router::request_uri(facts.req)),
+            HashPart::RequestUri => key.push_str(request_uri(facts.req)),
             HashPart::Uri => key.push_str(facts.path),
             HashPart::RemoteAddr => {
                 if let Some(ip) = facts.client {

@@ -58,7 +58,7 @@ impl Router {
         let context = ErrorContext {
             code: status,
             format: req.headers.get(header::ACCEPT),
-            original_uri: super::request_uri(req),
+            original_uri: crate::facts::request_uri(req),
             namespace: &route.namespace,
             ingress: &route.ingress,
             service: ctx.service(),
