@@ -14,8 +14,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use super::support::{
-    annotate, config_map, data_config_map, ingress, ingress_class, manifests, service, Backends, Client,
-    Sluice,
+    annotate, config_map, data_config_map, ingress, ingress_class, manifests, opaque_secret, service,
+    Backends, Client, Sluice,
 };
 use super::tls_client::acceptor;
 
@@ -31,12 +31,6 @@ async fn get(
 
 fn h<'a>(headers: &'a http::HeaderMap, name: &str) -> &'a str {
     headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
-}
-
-fn opaque_secret(name: &str, data: &[(&str, &str)]) -> String {
-    let entries: String =
-        data.iter().map(|(k, v)| format!("  {}: {}\n", serde_json::json!(k), serde_json::json!(v))).collect();
-    format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: demo}}\ntype: Opaque\nstringData:\n{entries}")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,16 +11,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::support::{
-    annotate, config_map, ingress, ingress_class, manifests, raw_exchange, service, Backends, Sluice,
+    annotate, config_map, ingress, ingress_class, manifests, opaque_secret, raw_exchange, service, Backends,
+    Sluice,
 };
-
-fn opaque_secret(name: &str, line: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: demo}}\ntype: Opaque\n\
-         stringData:\n  auth: {}\n",
-        serde_json::json!(line)
-    )
-}
 
 /// Ways of writing `path` (which starts with `/` and a letter) that nginx reads as `path`.
 fn spellings(path: &str) -> Vec<String> {
@@ -73,7 +66,7 @@ async fn protected_paths_cannot_be_reached_by_another_spelling() {
     let dir = manifests(&[
         ("class.yaml", ingress_class()),
         ("svc.yaml", service("web", b.port, &["127.0.0.141"], true)),
-        ("secret.yaml", opaque_secret("htpasswd", "alice:{PLAIN}pw")),
+        ("secret.yaml", opaque_secret("htpasswd", &[("auth", "alice:{PLAIN}pw")])),
         ("open.yaml", ingress("open", "sec.test", &[("Prefix", "/", "web")])),
         ("admin.yaml", annotate(&ingress("admin", "sec.test", &[("Prefix", "/admin", "web")]), &basic)),
         (
@@ -141,7 +134,7 @@ async fn invalid_hosts_are_refused_and_absolute_form_routes_by_its_authority() {
     let dir = manifests(&[
         ("class.yaml", ingress_class()),
         ("svc.yaml", service("web", b.port, &["127.0.0.142"], true)),
-        ("secret.yaml", opaque_secret("htpasswd", "alice:{PLAIN}pw")),
+        ("secret.yaml", opaque_secret("htpasswd", &[("auth", "alice:{PLAIN}pw")])),
         ("open.yaml", ingress("open", "open.test", &[("Prefix", "/", "web")])),
         (
             "admin.yaml",
@@ -249,23 +242,8 @@ async fn slow_clients_are_cut_off_at_the_header_timeout_and_others_are_served() 
         let opened = Instant::now();
         let mut stream = TcpStream::connect(at).await.expect("connect");
         tasks.push(tokio::spawn(async move {
-            let head = b"GET / HTTP/1.1\r\nHost: slow.test\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-            let mut buf = [0u8; 64];
-            for byte in head.iter().cycle().take(200) {
-                // One byte, then wait for either the server closing or 400 ms.
-                if stream.write_all(&[*byte]).await.is_err() {
-                    return Some(opened.elapsed());
-                }
-                if let Ok(read) =
-                    tokio::time::timeout(Duration::from_millis(400), stream.read(&mut buf)).await
-                {
-                    return match read {
-                        Ok(0) | Err(_) => Some(opened.elapsed()),
-                        Ok(_) => None, // an answer to an unfinished head: a failure
-                    };
-                }
-            }
-            None
+            let head = b"GET / HTTP/1.1\r\nHost: slow.test\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+            trickle(&mut stream, head, 200, Duration::from_millis(400), opened).await
         }));
     }
     eprintln!("{slow} slow connections open after {:?}", started.elapsed());
@@ -290,6 +268,31 @@ async fn slow_clients_are_cut_off_at_the_header_timeout_and_others_are_served() 
     assert!(latest < Duration::from_secs(30), "all well before the trickle ends: {latest:?}");
     // And a fresh client is still served.
     assert_eq!(client.get("slow.test", "/after").await.expect("served").0, StatusCode::OK);
+}
+
+/// Sends `bytes` bytes of `head` (repeated) one at a time, `pause` apart, until the server
+/// closes the connection: the time from `since` to the close, or `None` when the server never
+/// closed it or answered the unfinished head.
+async fn trickle(
+    stream: &mut TcpStream,
+    head: &[u8],
+    bytes: usize,
+    pause: Duration,
+    since: Instant,
+) -> Option<Duration> {
+    let mut buf = [0u8; 64];
+    for byte in head.iter().cycle().take(bytes) {
+        if stream.write_all(&[*byte]).await.is_err() {
+            return Some(since.elapsed());
+        }
+        if let Ok(read) = tokio::time::timeout(pause, stream.read(&mut buf)).await {
+            return match read {
+                Ok(0) | Err(_) => Some(since.elapsed()),
+                Ok(_) => None,
+            };
+        }
+    }
+    None
 }
 
 /// Reads one HTTP/1.1 response with a Content-Length from `stream`; its status.
@@ -331,25 +334,8 @@ async fn a_keepalive_connection_trickling_its_next_head_is_cut_off() {
             assert_eq!(read_response(&mut stream).await, 200, "the first request is served");
             // The next head starts, then trickles.
             let started = Instant::now();
-            let mut buf = [0u8; 64];
-            for byte in b"GET /second HTTP/1.1\r\nHost: ka.test\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaa"
-                .iter()
-                .cycle()
-                .take(100)
-            {
-                if stream.write_all(&[*byte]).await.is_err() {
-                    return Some(started.elapsed());
-                }
-                if let Ok(read) =
-                    tokio::time::timeout(Duration::from_millis(300), stream.read(&mut buf)).await
-                {
-                    return match read {
-                        Ok(0) | Err(_) => Some(started.elapsed()),
-                        Ok(_) => None,
-                    };
-                }
-            }
-            None
+            let head = b"GET /second HTTP/1.1\r\nHost: ka.test\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaa";
+            trickle(&mut stream, head, 100, Duration::from_millis(300), started).await
         }));
     }
     for task in tasks {

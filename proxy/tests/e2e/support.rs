@@ -379,6 +379,13 @@ pub fn data_config_map(namespace: &str, name: &str, data: &[(&str, &str)]) -> St
     )
 }
 
+/// An Opaque Secret `name` in `demo` with `data` (htpasswd files for basic auth, ...).
+pub fn opaque_secret(name: &str, data: &[(&str, &str)]) -> String {
+    let entries: String =
+        data.iter().map(|(k, v)| format!("  {}: {}\n", serde_json::json!(k), serde_json::json!(v))).collect();
+    format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: demo}}\ntype: Opaque\nstringData:\n{entries}")
+}
+
 /// A controller ConfigMap `sluice-config` in `demo` (start Sluice with
 /// `--configmap demo/sluice-config`).
 pub fn config_map(data: &[(&str, &str)]) -> String {
