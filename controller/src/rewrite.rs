@@ -16,7 +16,7 @@ use std::hash::{Hash, Hasher};
 
 use regex::{Regex, RegexBuilder};
 
-use crate::uri::escape_path_into;
+use crate::uri::{escape_path_into, raw_offset};
 
 /// Compiled-size limit for one pattern (the `regex` crate's default is 10 MiB).
 const SIZE_LIMIT: usize = 256 * 1024;
@@ -119,14 +119,25 @@ impl Rewrite {
 
     /// The upstream URI (path and query) for a request whose normalized path is `path`, or
     /// `None` when the path does not match (the URI then stays as it is, as in nginx). Captures
-    /// are decoded text, so they are percent-encoded back where a request-target needs it.
-    pub fn apply(&self, path: &str, query: Option<&str>) -> Option<String> {
+    /// are decoded text, so they are percent-encoded back where a request-target needs it, from
+    /// `raw` (the path's bytes, when they are not UTF-8 and `path` is their lossy rendering) so
+    /// that the upstream gets the bytes the client sent, as nginx sends them.
+    pub fn apply(&self, path: &str, raw: Option<&[u8]>, query: Option<&str>) -> Option<String> {
         let caps = self.regex.captures(path)?;
         let mut out = String::with_capacity(path.len() + 16);
         for part in &self.target {
             match part {
                 TargetPart::Literal(s) => out.push_str(s),
-                TargetPart::Group(n) => escape_path_into(&mut out, caps.get(*n).map_or("", |m| m.as_str())),
+                TargetPart::Group(n) => {
+                    let Some(m) = caps.get(*n) else { continue };
+                    match raw {
+                        Some(raw) => {
+                            let (start, end) = (raw_offset(raw, m.start()), raw_offset(raw, m.end()));
+                            escape_path_into(&mut out, raw.get(start..end).unwrap_or_default());
+                        }
+                        None => escape_path_into(&mut out, m.as_str().as_bytes()),
+                    }
+                }
             }
         }
         if let Some(stripped) = out.strip_suffix('?') {
@@ -178,23 +189,26 @@ mod tests {
     #[test]
     fn captures_are_substituted_and_query_kept() {
         let r = rw("/something(/|$)(.*)", "/$2");
-        assert_eq!(r.apply("/something/new", None).as_deref(), Some("/new"));
-        assert_eq!(r.apply("/something", Some("a=1")).as_deref(), Some("/?a=1"));
-        assert_eq!(r.apply("/SOMETHING/x", None).as_deref(), Some("/x"));
-        assert_eq!(r.apply("/other", None), None);
+        assert_eq!(r.apply("/something/new", None, None).as_deref(), Some("/new"));
+        assert_eq!(r.apply("/something", None, Some("a=1")).as_deref(), Some("/?a=1"));
+        assert_eq!(r.apply("/SOMETHING/x", None, None).as_deref(), Some("/x"));
+        assert_eq!(r.apply("/other", None, None), None);
         assert_eq!(
-            r.apply("/something/a b?%", None).as_deref(),
+            r.apply("/something/a b?%", None, None).as_deref(),
             Some("/a%20b%3F%25"),
             "decoded text re-encoded"
         );
+        let raw = b"/something/x\xffy\xfe";
+        let lossy = String::from_utf8_lossy(raw);
+        assert_eq!(r.apply(&lossy, Some(raw), None).as_deref(), Some("/x%FFy%FE"), "the client's bytes");
     }
 
     #[test]
     fn a_target_without_groups_replaces_the_whole_uri() {
         let r = rw("/foo", "/");
-        assert_eq!(r.apply("/foo/bar/baz", Some("q=1")).as_deref(), Some("/?q=1"));
-        assert_eq!(rw("/foo", "/x?a=1").apply("/foo", Some("b=2")).as_deref(), Some("/x?a=1&b=2"));
-        assert_eq!(rw("/foo", "/x?").apply("/foo", Some("b=2")).as_deref(), Some("/x"));
+        assert_eq!(r.apply("/foo/bar/baz", None, Some("q=1")).as_deref(), Some("/?q=1"));
+        assert_eq!(rw("/foo", "/x?a=1").apply("/foo", None, Some("b=2")).as_deref(), Some("/x?a=1&b=2"));
+        assert_eq!(rw("/foo", "/x?").apply("/foo", None, Some("b=2")).as_deref(), Some("/x"));
     }
 
     #[test]

@@ -48,25 +48,31 @@ enum State {
 
 /// The path nginx matches locations against (`$uri`), from a request-target in origin form
 /// (path and optional query). `merge_slashes` is nginx's `merge_slashes` (on by default).
+/// Bytes that are not UTF-8 are replaced (U+FFFD); [`normalize_path_bytes`] keeps them.
 pub fn normalize_path(target: &[u8], merge_slashes: bool) -> Result<Cow<'_, str>, PathError> {
+    Ok(match normalize_path_bytes(target, merge_slashes)? {
+        Cow::Borrowed(bytes) => String::from_utf8_lossy(bytes),
+        Cow::Owned(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => Cow::Owned(text),
+            Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        },
+    })
+}
+
+/// [`normalize_path`] as bytes, exactly as nginx holds `$uri`.
+pub fn normalize_path_bytes(target: &[u8], merge_slashes: bool) -> Result<Cow<'_, [u8]>, PathError> {
     let path_end = target.iter().position(|&b| b == b'?' || b == b'#').unwrap_or(target.len());
     let path = &target[..path_end];
     if path.is_empty() {
-        return Ok(Cow::Borrowed("/"));
+        return Ok(Cow::Borrowed(b"/"));
     }
     if path[0] != b'/' {
         return Err(PathError::NotAbsolute);
     }
     if is_normal(path, merge_slashes) {
-        if let Ok(text) = std::str::from_utf8(path) {
-            return Ok(Cow::Borrowed(text));
-        }
+        return Ok(Cow::Borrowed(path));
     }
-    let out = parse_complex(target, merge_slashes)?;
-    Ok(Cow::Owned(match String::from_utf8(out) {
-        Ok(text) => text,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    }))
+    parse_complex(target, merge_slashes).map(Cow::Owned)
 }
 
 /// Whether nginx's parser would leave `path` (no `?` or `#` in it) unchanged: no escapes, no
@@ -331,13 +337,36 @@ pub fn split_absolute_form(target: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((authority, &rest[end..]))
 }
 
+/// Where byte `offset` of `String::from_utf8_lossy(raw)` falls in `raw`: each invalid sequence
+/// of `raw` is one U+FFFD (three bytes) in the lossy text. `offset` must be a character boundary
+/// of the lossy text.
+pub fn raw_offset(raw: &[u8], offset: usize) -> usize {
+    let (mut lossy, mut at) = (0, 0);
+    for chunk in raw.utf8_chunks() {
+        let valid = chunk.valid().len();
+        if offset <= lossy + valid {
+            return at + (offset - lossy);
+        }
+        lossy += valid;
+        at += valid;
+        if !chunk.invalid().is_empty() {
+            if offset < lossy + 3 {
+                return at;
+            }
+            lossy += 3;
+            at += chunk.invalid().len();
+        }
+    }
+    at
+}
+
 /// Appends `text` (a piece of a normalized, decoded path) to `out` with every byte that cannot
 /// stand for itself in a request path percent-encoded: controls, space, non-ASCII, and
 /// `"#%<>?\\^`{|}`. Used where decoded text goes back into a request-target (`rewrite-target`
 /// captures), so that the upstream sees the same path the route matched.
-pub fn escape_path_into(out: &mut String, text: &str) {
+pub fn escape_path_into(out: &mut String, text: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in text.as_bytes() {
+    for &b in text {
         if b <= b' ' || b >= 0x7f || b"\"#%<>?\\^`{|}".contains(&b) {
             out.push('%');
             out.push(char::from(HEX[usize::from(b >> 4)]));

@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
     let t = translate(&snapshot, &options, std::time::SystemTime::UNIX_EPOCH);
     if let Some(route) = t.table.lookup("f.test", "/app/x") {
         if let Some(rw) = &route.rewrite {
-            let _ = rw.apply("/app/x", Some("q=1"));
+            let _ = rw.apply("/app/x", None, Some("q=1"));
         }
     }
 });

@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use http::header;
 use http::Version;
 use pingora::http::RequestHeader;
-use sluice_controller::uri::{normalize_path, split_absolute_form, validate_host};
+use sluice_controller::uri::{normalize_path_bytes, split_absolute_form, validate_host};
 
 /// nginx's `$request_uri`: the request's path and query as sent (what goes upstream unless a
 /// rewrite applies).
@@ -77,6 +77,9 @@ pub struct Facts {
     host_len: usize,
     /// The normalized path, when it differs from the request's own path.
     path: Option<Box<str>>,
+    /// The normalized path's bytes, when they are not UTF-8 (`path` is then their lossy
+    /// rendering, which routing reads; rewrites send these bytes on).
+    path_bytes: Option<Box<[u8]>>,
     /// The connection's peer: the TCP peer, or the PROXY protocol source.
     pub peer: Option<IpAddr>,
     /// The client: `peer` resolved through trusted forwarded headers (`$remote_addr`).
@@ -85,7 +88,14 @@ pub struct Facts {
 
 impl Default for Facts {
     fn default() -> Self {
-        Facts { host_from: HostFrom::Nowhere, host_len: 0, path: None, peer: None, client: None }
+        Facts {
+            host_from: HostFrom::Nowhere,
+            host_len: 0,
+            path: None,
+            path_bytes: None,
+            peer: None,
+            client: None,
+        }
     }
 }
 
@@ -120,9 +130,14 @@ impl Facts {
                 (None, None) => (HostFrom::Nowhere, 0, target),
             },
         };
-        let normalized = normalize_path(path_bytes, true)?;
-        let path = (normalized != req.uri.path()).then(|| Box::from(normalized.as_ref()));
-        Ok(Facts { host_from, host_len, path, peer: None, client: None })
+        let normalized = normalize_path_bytes(path_bytes, true)?;
+        let (path, path_bytes) = match std::str::from_utf8(&normalized) {
+            Ok(text) => ((text != req.uri.path()).then(|| Box::from(text)), None),
+            Err(_) => {
+                (Some(String::from_utf8_lossy(&normalized).into()), Some(Box::from(normalized.as_ref())))
+            }
+        };
+        Ok(Facts { host_from, host_len, path, path_bytes, peer: None, client: None })
     }
 
     /// The host as the client sent it, port included (`$http_host`; for an absolute-form
@@ -148,6 +163,12 @@ impl Facts {
     /// The normalized path (`$uri`).
     pub fn path<'a>(&'a self, req: &'a RequestHeader) -> &'a str {
         self.path.as_deref().unwrap_or_else(|| req.uri.path())
+    }
+
+    /// The normalized path's bytes when they are not UTF-8 (then [`Self::path`] is their lossy
+    /// rendering).
+    pub fn path_bytes(&self) -> Option<&[u8]> {
+        self.path_bytes.as_deref()
     }
 
     /// The facts with `req`, as key building (`upstream-hash-by`, `auth-cache-key`) and

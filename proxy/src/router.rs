@@ -436,7 +436,7 @@ impl ProxyHttp for Router {
         };
         let req = session.req_header();
         if let Some(rewrite) = &route.rewrite {
-            if let Some(new) = rewrite.apply(ctx.facts.path(req), req.uri.query()) {
+            if let Some(new) = rewrite.apply(ctx.facts.path(req), ctx.facts.path_bytes(), req.uri.query()) {
                 let parsed = new.parse::<http::Uri>().map_err(|e| {
                     Error::because(ErrorType::InternalError, "rewrite-target produced an invalid URI", e)
                 })?;

@@ -75,7 +75,7 @@ fn rewrite_target_makes_regex_paths_and_bad_patterns_warn() {
     let t = World::new().backend("a", &["127.0.0.2"]).with(rw).translate();
     let route = t.table.lookup("w.test", "/app/x").expect("route");
     assert_eq!(
-        route.rewrite.as_ref().and_then(|r| r.apply("/app/x", Some("q=1"))).as_deref(),
+        route.rewrite.as_ref().and_then(|r| r.apply("/app/x", None, Some("q=1"))).as_deref(),
         Some("/x?q=1")
     );
     assert!(

@@ -102,6 +102,12 @@ pub struct HttpServerOptions {
     ///
     /// Default: `None` (per-read timeouts only).
     pub header_read_timeout: Option<Duration>,
+
+    /// Refuse (400) HTTP/1 request lines with bytes the parser rejects (spaces or control bytes
+    /// in the target), as nginx does, instead of percent-escaping them.
+    ///
+    /// Default: `false` (they are escaped and parsed again).
+    pub strict_request_line: bool,
 }
 
 /// Settings persisted across HTTP/1.x keepalive requests on the same downstream connection.
@@ -363,8 +369,10 @@ where
             // No ALPN or ALPN::H1 and h2c was not configured, fallback to HTTP/1.1
             let target_authority_wins =
                 self.server_options().is_some_and(|o| o.target_authority_wins);
+            let strict_request_line = self.server_options().is_some_and(|o| o.strict_request_line);
             let mut session = ServerSession::new_http1(stream);
             session.set_target_authority_wins(target_authority_wins);
+            session.set_strict_request_line(strict_request_line);
             session.set_header_read_timeout(self.server_options().and_then(|o| o.header_read_timeout));
             if *shutdown.borrow() {
                 // stop downstream from reusing if this service is shutting down soon
@@ -382,6 +390,7 @@ where
             while let Some((stream, persistent_settings)) = result.map(|r| r.consume()) {
                 let mut session = ServerSession::new_http1(stream);
                 session.set_target_authority_wins(target_authority_wins);
+                session.set_strict_request_line(strict_request_line);
                 if let Some(persistent_settings) = persistent_settings {
                     persistent_settings.apply_to_session(&mut session);
                 }

@@ -388,6 +388,14 @@ impl Session {
         }
     }
 
+    /// See [`HttpSession::set_strict_request_line`](super::v1::server::HttpSession::set_strict_request_line).
+    /// HTTP/1 only.
+    pub fn set_strict_request_line(&mut self, on: bool) {
+        if let Self::H1(s) = self {
+            s.set_strict_request_line(on);
+        }
+    }
+
     /// See [`HttpSession::set_target_authority_wins`](super::v1::server::HttpSession::set_target_authority_wins).
     /// HTTP/1 only: HTTP/2 has its own `:authority` checks.
     pub fn set_target_authority_wins(&mut self, on: bool) {

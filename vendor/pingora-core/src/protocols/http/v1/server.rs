@@ -148,6 +148,8 @@ pub struct HttpSession {
     target_authority_wins: bool,
     /// The longest a request head may take once its first bytes arrived.
     header_read_timeout: Option<Duration>,
+    /// Refuse a request line with bytes httparse rejects instead of escaping them.
+    strict_request_line: bool,
     /// Pipelined bytes from the previous request on the same keep-alive connection,
     /// to be parsed as the start of this session's request. Consumed on the first
     /// call to [`Self::read_request`]. Set via [`Self::set_pipelined_prefix`] after
@@ -210,6 +212,7 @@ impl HttpSession {
             pipelining_enabled: false,
             target_authority_wins: false,
             header_read_timeout: None,
+            strict_request_line: false,
             pipelined_prefix: None,
             pipelined_idle_bytes_stashed: false,
         }
@@ -473,8 +476,13 @@ impl HttpSession {
                                     detached_suffix = Some(buf.split_off(header_end));
                                 }
                             }
-                            // try to escape URI
-                            if let Some(new_buf) = escape_illegal_request_line(&buf) {
+                            // try to escape URI (unless the application refuses such lines)
+                            let escaped = if self.strict_request_line {
+                                None
+                            } else {
+                                escape_illegal_request_line(&buf)
+                            };
+                            if let Some(new_buf) = escaped {
                                 buf = new_buf;
                                 already_read = buf.len();
                             } else {
@@ -1364,6 +1372,13 @@ impl HttpSession {
     /// The timeout set by [`Self::set_header_read_timeout`].
     pub fn get_header_read_timeout(&self) -> Option<Duration> {
         self.header_read_timeout
+    }
+
+    /// Refuse (400) a request line that holds bytes the parser rejects (a space or a control
+    /// byte in the target), as nginx does, instead of percent-escaping them and parsing again.
+    /// Off by default.
+    pub fn set_strict_request_line(&mut self, on: bool) {
+        self.strict_request_line = on;
     }
 
     /// Accept an absolute-form request-target whose authority differs from the `Host` header:
