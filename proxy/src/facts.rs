@@ -13,6 +13,7 @@
 //!
 //! Nothing here allocates unless the path had to change.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use http::header;
@@ -177,6 +178,19 @@ impl Facts {
         RequestFacts { req, client: self.client, host: self.raw_host(req), path: self.path(req) }
     }
 
+    /// For an absolute-form request, its target in origin form (path and query, `/` when it
+    /// has no path), as the client sent those bytes; `None` for any other form.
+    pub fn origin_form<'a>(&self, req: &'a RequestHeader) -> Option<Cow<'a, [u8]>> {
+        if !self.absolute_form() {
+            return None;
+        }
+        let (_, rest) = split_absolute_form(req.raw_path())?;
+        Some(match rest.first() {
+            Some(b'/') => Cow::Borrowed(rest),
+            _ => Cow::Owned([&b"/"[..], rest].concat()),
+        })
+    }
+
     /// Whether the request-target was in absolute form (its path then goes upstream in
     /// origin form, and its authority as `Host`).
     pub fn absolute_form(&self) -> bool {
@@ -214,6 +228,11 @@ mod tests {
         assert_eq!(facts.host(&req), "A.example");
         assert_eq!(facts.raw_host(&req), "A.example:8080");
         assert_eq!(facts.path(&req), "/p/q");
+        assert_eq!(facts.origin_form(&req).as_deref(), Some(&b"/p/./q"[..]));
+        let req = request(b"http://a.example?x=1", &[]);
+        let facts = Facts::read(&req).expect("valid");
+        assert_eq!(facts.origin_form(&req).as_deref(), Some(&b"/?x=1"[..]));
+        assert_eq!(facts.path(&req), "/");
     }
 
     #[test]

@@ -442,13 +442,9 @@ impl ProxyHttp for Router {
                 })?;
                 upstream.set_uri(parsed);
             }
-        } else if ctx.facts.absolute_form() {
-            // An absolute-form target goes upstream in origin form.
-            let origin = req.uri.path_and_query().map_or("/", |p| p.as_str());
-            let parsed = origin.parse::<http::Uri>().map_err(|e| {
-                Error::because(ErrorType::InternalError, "absolute-form target without a valid path", e)
-            })?;
-            upstream.set_uri(parsed);
+        } else if let Some(origin) = ctx.facts.origin_form(req) {
+            // An absolute-form target goes upstream in origin form, its bytes as sent.
+            upstream.set_raw_path(&origin)?;
         }
         if ctx.facts.absolute_form() {
             // RFC 9112 §3.2.2: the request line's authority replaces the Host header.
