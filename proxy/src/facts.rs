@@ -68,6 +68,13 @@ pub enum BadRequest {
     /// An HTTP/1.1 (or later) request without any host.
     #[error("HTTP/1.1 request without a host")]
     MissingHost,
+    /// A method that is not upper-case letters, `_` and `-` (nginx's method syntax).
+    #[error("invalid method")]
+    Method,
+    /// Both `Transfer-Encoding` and `Content-Length`, or `Content-Length` twice: a body whose
+    /// length two parsers could read differently (request smuggling), refused as nginx does.
+    #[error("ambiguous request body length")]
+    AmbiguousLength,
 }
 
 /// The facts of one request; the accessors take the request header they were read from.
@@ -103,6 +110,17 @@ impl Default for Facts {
 impl Facts {
     /// Reads the host and path of `req` (the client fields are filled in by the caller).
     pub fn read(req: &RequestHeader) -> Result<Facts, BadRequest> {
+        let method = req.method.as_str().as_bytes();
+        if !method.iter().all(|b| b.is_ascii_uppercase() || *b == b'_' || *b == b'-') {
+            return Err(BadRequest::Method);
+        }
+        let mut lengths = req.headers.get_all(header::CONTENT_LENGTH).iter();
+        let length = lengths.next();
+        if lengths.next().is_some()
+            || (length.is_some() && req.headers.contains_key(header::TRANSFER_ENCODING))
+        {
+            return Err(BadRequest::AmbiguousLength);
+        }
         let mut hosts = req.headers.get_all(header::HOST).iter();
         let header = hosts.next();
         if hosts.next().is_some() {
@@ -246,5 +264,20 @@ mod tests {
         assert!(Facts::read(&request(b"/", &["example.com:99999"])).is_err());
         assert!(Facts::read(&request(b"http://a..b/", &["ok"])).is_err());
         assert!(Facts::read(&request(b"/", &["ok"])).is_ok());
+    }
+
+    #[test]
+    fn ambiguous_bodies_and_bad_methods_are_refused() {
+        let mut req = request(b"/", &["ok"]);
+        req.append_header("content-length", "4").expect("header");
+        assert!(Facts::read(&req).is_ok());
+        req.append_header("content-length", "4").expect("header");
+        assert_eq!(Facts::read(&req).err(), Some(BadRequest::AmbiguousLength));
+        let mut req = request(b"/", &["ok"]);
+        req.append_header("content-length", "4").expect("header");
+        req.append_header("transfer-encoding", "chunked").expect("header");
+        assert_eq!(Facts::read(&req).err(), Some(BadRequest::AmbiguousLength));
+        let req = RequestHeader::build("get", b"/", None).expect("request");
+        assert_eq!(Facts::read(&req).err(), Some(BadRequest::Method));
     }
 }

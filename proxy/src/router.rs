@@ -221,6 +221,11 @@ impl ProxyHttp for Router {
                 return Ok(true);
             }
         };
+        if session.req_header().method == http::Method::TRACE {
+            // nginx never serves TRACE (cross-site tracing); neither does ingress-nginx.
+            Local::new(405, "405 not allowed\n")?.send(session, hsts.as_ref()).await?;
+            return Ok(true);
+        }
         ctx.facts.peer = client_ip(session);
         ctx.facts.client = ctx.facts.peer.map(|peer| {
             let req = session.req_header();

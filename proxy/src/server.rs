@@ -113,8 +113,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     // `GET http://a.example/` with `Host: b.example` routes by a.example (RFC 9112 §3.2.2), as
     // nginx does; Pingora rejects it by default (see vendor/README.md).
     options.target_authority_wins = true;
-    // A space or control byte in the request line is a 400, as in nginx, not escaped away.
-    options.strict_request_line = true;
+    // A space or control byte in the request line, or both Transfer-Encoding and
+    // Content-Length, is a 400 as in nginx, not repaired.
+    options.strict_request_head = true;
     // The first head of a connection (HTTPS; plain ones are read earlier by `first_head`) must
     // arrive within ingress-nginx's default `client-header-timeout` of its first byte; later
     // heads use the ConfigMap's value, set per request by the router.

@@ -444,3 +444,56 @@ async fn sluice_picks_the_location_nginx_picks_for_every_spelling_of_a_path() {
     );
     assert!(routed > results.len() / 5, "too few routed requests ({routed}) for the test to mean much");
 }
+
+/// Hostile request heads that nginx refuses or serves in a particular way: Sluice must answer
+/// each with nginx's status (request smuggling shapes, malformed lines and headers, methods).
+/// The known differences, all refusals where nginx serves or a different refusal code, are
+/// listed in the README's security model.
+#[tokio::test]
+#[ignore = "needs nginx: scripts/test.sh installs it and runs this test"]
+async fn hostile_request_heads_get_the_answer_nginx_gives() {
+    let backends = Backends::start("echo", &["127.0.0.2"]).await;
+    let nginx = Nginx::start(backends.port).await;
+    let files = sluice_manifests(backends.port);
+    let files: Vec<(&str, String)> = files.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
+    let sluice = Sluice::start(manifests(&files)).await;
+    let h = "Host: plain.test\r\nConnection: close\r\n";
+    let probes: Vec<(&str, String)> = vec![
+        ("plain", format!("GET /admin HTTP/1.1\r\n{h}\r\n")),
+        ("Transfer-Encoding with Content-Length", format!("POST /admin HTTP/1.1\r\n{h}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")),
+        ("two different Content-Lengths", format!("POST /admin HTTP/1.1\r\n{h}Content-Length: 4\r\nContent-Length: 5\r\n\r\nabcde")),
+        ("two equal Content-Lengths", format!("POST /admin HTTP/1.1\r\n{h}Content-Length: 4\r\nContent-Length: 4\r\n\r\nabcd")),
+        ("Content-Length list", format!("POST /admin HTTP/1.1\r\n{h}Content-Length: 4, 4\r\n\r\nabcd")),
+        ("Content-Length +4", format!("POST /admin HTTP/1.1\r\n{h}Content-Length: +4\r\n\r\nabcd")),
+        ("Content-Length -1", format!("POST /admin HTTP/1.1\r\n{h}Content-Length: -1\r\n\r\n")),
+        ("chunked in HTTP/1.0", "POST /admin HTTP/1.0\r\nHost: plain.test\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".into()),
+        ("space before a colon", "POST /admin HTTP/1.1\r\nHost: plain.test\r\nTransfer-Encoding : chunked\r\nConnection: close\r\n\r\n0\r\n\r\n".into()),
+        ("space before the Host colon", "GET /admin HTTP/1.1\r\nHost : plain.test\r\nConnection: close\r\n\r\n".into()),
+        ("obsolete line folding", format!("GET /admin HTTP/1.1\r\n{h}X-A: b\r\n c\r\n\r\n")),
+        ("bare LF line ends", "GET /admin HTTP/1.1\nHost: plain.test\nConnection: close\n\n".into()),
+        ("NUL in a header value", format!("GET /admin HTTP/1.1\r\n{h}X-A: b\0c\r\n\r\n")),
+        ("empty header name", format!("GET /admin HTTP/1.1\r\n{h}: x\r\n\r\n")),
+        ("tab in Host", "GET /admin HTTP/1.1\r\nHost: plain\ttest\r\nConnection: close\r\n\r\n".into()),
+        ("lower-case method", format!("get /admin HTTP/1.1\r\n{h}\r\n")),
+        ("TRACE", format!("TRACE /admin HTTP/1.1\r\n{h}\r\n")),
+        ("OPTIONS *", format!("OPTIONS * HTTP/1.1\r\n{h}\r\n")),
+        ("chunk extension", format!("POST /admin HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n4;x=1\r\nabcd\r\n0\r\n\r\n")),
+        ("bad chunk size", format!("POST /admin HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\nzz\r\nabcd\r\n0\r\n\r\n")),
+        ("overflowing chunk size", format!("POST /admin HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nabcd\r\n0\r\n\r\n")),
+        ("space in the target", format!("GET /ad min HTTP/1.1\r\n{h}\r\n")),
+        ("tab in the target", format!("GET /ad\tmin HTTP/1.1\r\n{h}\r\n")),
+        ("DEL in the target", format!("GET /ad\x7fmin HTTP/1.1\r\n{h}\r\n")),
+        ("absolute https target", format!("GET https://plain.test/admin HTTP/1.1\r\n{h}\r\n")),
+        ("absolute target, other Host", "GET http://plain.test/admin HTTP/1.1\r\nHost: regex.test\r\nConnection: close\r\n\r\n".into()),
+        ("absolute target, bad authority", format!("GET http://pla..in/admin HTTP/1.1\r\n{h}\r\n")),
+    ];
+    let mut differences = Vec::new();
+    for (name, request) in &probes {
+        let theirs = raw_exchange(nginx.addr, request.as_bytes()).await.map(|(s, _)| s);
+        let ours = raw_exchange(sluice.http, request.as_bytes()).await.map(|(s, _)| s);
+        if theirs != ours {
+            differences.push(format!("{name}: nginx {theirs:?}, sluice {ours:?}"));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}

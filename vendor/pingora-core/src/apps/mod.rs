@@ -103,11 +103,12 @@ pub struct HttpServerOptions {
     /// Default: `None` (per-read timeouts only).
     pub header_read_timeout: Option<Duration>,
 
-    /// Refuse (400) HTTP/1 request lines with bytes the parser rejects (spaces or control bytes
-    /// in the target), as nginx does, instead of percent-escaping them.
+    /// Refuse (400) what nginx refuses in an HTTP/1 request head instead of repairing it: spaces
+    /// or control bytes in the target (otherwise percent-escaped), and both `Transfer-Encoding`
+    /// and `Content-Length` (otherwise `Content-Length` is dropped).
     ///
-    /// Default: `false` (they are escaped and parsed again).
-    pub strict_request_line: bool,
+    /// Default: `false` (such heads are repaired).
+    pub strict_request_head: bool,
 }
 
 /// Settings persisted across HTTP/1.x keepalive requests on the same downstream connection.
@@ -369,10 +370,10 @@ where
             // No ALPN or ALPN::H1 and h2c was not configured, fallback to HTTP/1.1
             let target_authority_wins =
                 self.server_options().is_some_and(|o| o.target_authority_wins);
-            let strict_request_line = self.server_options().is_some_and(|o| o.strict_request_line);
+            let strict_request_head = self.server_options().is_some_and(|o| o.strict_request_head);
             let mut session = ServerSession::new_http1(stream);
             session.set_target_authority_wins(target_authority_wins);
-            session.set_strict_request_line(strict_request_line);
+            session.set_strict_request_head(strict_request_head);
             session.set_header_read_timeout(self.server_options().and_then(|o| o.header_read_timeout));
             if *shutdown.borrow() {
                 // stop downstream from reusing if this service is shutting down soon
@@ -390,7 +391,7 @@ where
             while let Some((stream, persistent_settings)) = result.map(|r| r.consume()) {
                 let mut session = ServerSession::new_http1(stream);
                 session.set_target_authority_wins(target_authority_wins);
-                session.set_strict_request_line(strict_request_line);
+                session.set_strict_request_head(strict_request_head);
                 if let Some(persistent_settings) = persistent_settings {
                     persistent_settings.apply_to_session(&mut session);
                 }

@@ -388,11 +388,11 @@ impl Session {
         }
     }
 
-    /// See [`HttpSession::set_strict_request_line`](super::v1::server::HttpSession::set_strict_request_line).
+    /// See [`HttpSession::set_strict_request_head`](super::v1::server::HttpSession::set_strict_request_head).
     /// HTTP/1 only.
-    pub fn set_strict_request_line(&mut self, on: bool) {
+    pub fn set_strict_request_head(&mut self, on: bool) {
         if let Self::H1(s) = self {
-            s.set_strict_request_line(on);
+            s.set_strict_request_head(on);
         }
     }
 

@@ -148,8 +148,8 @@ pub struct HttpSession {
     target_authority_wins: bool,
     /// The longest a request head may take once its first bytes arrived.
     header_read_timeout: Option<Duration>,
-    /// Refuse a request line with bytes httparse rejects instead of escaping them.
-    strict_request_line: bool,
+    /// Refuse what nginx refuses in a request head instead of repairing it.
+    strict_request_head: bool,
     /// Pipelined bytes from the previous request on the same keep-alive connection,
     /// to be parsed as the start of this session's request. Consumed on the first
     /// call to [`Self::read_request`]. Set via [`Self::set_pipelined_prefix`] after
@@ -212,7 +212,7 @@ impl HttpSession {
             pipelining_enabled: false,
             target_authority_wins: false,
             header_read_timeout: None,
-            strict_request_line: false,
+            strict_request_head: false,
             pipelined_prefix: None,
             pipelined_idle_bytes_stashed: false,
         }
@@ -438,6 +438,12 @@ impl HttpSession {
                         let has_both_te_and_cl =
                             contains_content_length && contains_transfer_encoding;
                         if has_both_te_and_cl {
+                            if self.strict_request_head {
+                                return Error::e_explain(
+                                    InvalidHTTPHeader,
+                                    "both Transfer-Encoding and Content-Length",
+                                );
+                            }
                             request_header.remove_header(&CONTENT_LENGTH);
                         }
 
@@ -477,7 +483,7 @@ impl HttpSession {
                                 }
                             }
                             // try to escape URI (unless the application refuses such lines)
-                            let escaped = if self.strict_request_line {
+                            let escaped = if self.strict_request_head {
                                 None
                             } else {
                                 escape_illegal_request_line(&buf)
@@ -1374,11 +1380,12 @@ impl HttpSession {
         self.header_read_timeout
     }
 
-    /// Refuse (400) a request line that holds bytes the parser rejects (a space or a control
-    /// byte in the target), as nginx does, instead of percent-escaping them and parsing again.
-    /// Off by default.
-    pub fn set_strict_request_line(&mut self, on: bool) {
-        self.strict_request_line = on;
+    /// Refuse (400) what nginx refuses in a request head instead of repairing it: a request
+    /// line whose target holds bytes the parser rejects (a space or a control byte), which is
+    /// otherwise percent-escaped and parsed again, and a request with both `Transfer-Encoding`
+    /// and `Content-Length`, whose `Content-Length` is otherwise dropped. Off by default.
+    pub fn set_strict_request_head(&mut self, on: bool) {
+        self.strict_request_head = on;
     }
 
     /// Accept an absolute-form request-target whose authority differs from the `Host` header:
