@@ -67,9 +67,7 @@ impl<A> ProxyProtocolApp<A> {
     pub fn inner_mut(&mut self) -> Option<&mut A> {
         Arc::get_mut(&mut self.inner)
     }
-}
 
-impl<A> ProxyProtocolApp<A> {
     /// Reads the first request head of a plain TCP connection under `client-header-timeout`
     /// and puts it back for Pingora to parse; `None` (close) when it does not arrive in time.
     async fn wait_for_head(&self, mut stream: Stream) -> Option<Stream> {
