@@ -342,6 +342,29 @@ fn generate(rng: &mut Rng) -> Vec<u8> {
     target.into_bytes()
 }
 
+/// An Ingress with one `use-regex` path, marked as route `i`, with `extra` annotations.
+fn regex_ingress(name: &str, host: &str, path: &str, i: usize, extra: &[(&str, &str)]) -> String {
+    let quoted = serde_json::to_string(path).expect("json");
+    let yaml = ingress(name, host, &[("ImplementationSpecific", &quoted, "echo")]);
+    let marker = marker(i);
+    let mut annotations = vec![
+        ("nginx.ingress.kubernetes.io/x-forwarded-prefix", marker.as_str()),
+        ("nginx.ingress.kubernetes.io/use-regex", "true"),
+    ];
+    annotations.extend_from_slice(extra);
+    annotate(&yaml, &annotations)
+}
+
+/// The echo backend, nginx in front of it, and Sluice on the same Ingresses.
+async fn start_both() -> (Backends, Nginx, Sluice) {
+    let backends = Backends::start("echo", &["127.0.0.2"]).await;
+    let nginx = Nginx::start(backends.port).await;
+    let files = sluice_manifests(backends.port);
+    let files: Vec<(&str, String)> = files.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
+    let sluice = Sluice::start(manifests(&files)).await;
+    (backends, nginx, sluice)
+}
+
 fn sluice_manifests(backend_port: u16) -> Vec<(String, String)> {
     let mut files = vec![
         ("class.yaml".to_owned(), ingress_class()),
@@ -353,30 +376,18 @@ fn sluice_manifests(backend_port: u16) -> Vec<(String, String)> {
         files.push((format!("plain-{i}.yaml"), yaml));
     }
     for (i, path, target) in rewrite_order() {
-        let quoted = serde_json::to_string(path).expect("json");
-        let yaml = ingress(&format!("rw-{i}"), REWRITE_HOST, &[("ImplementationSpecific", &quoted, "echo")]);
-        let yaml = annotate(
-            &yaml,
-            &[
-                ("nginx.ingress.kubernetes.io/x-forwarded-prefix", &marker(i)),
-                ("nginx.ingress.kubernetes.io/use-regex", "true"),
-                ("nginx.ingress.kubernetes.io/rewrite-target", target),
-            ],
-        );
-        files.push((format!("rw-{i}.yaml"), yaml));
+        let rewrite = [("nginx.ingress.kubernetes.io/rewrite-target", target)];
+        files.push((
+            format!("rw-{i}.yaml"),
+            regex_ingress(&format!("rw-{i}"), REWRITE_HOST, path, i, &rewrite),
+        ));
     }
     for (j, path) in REGEX.iter().enumerate() {
         let i = PLAIN.len() + j;
-        let quoted = serde_json::to_string(path).expect("json");
-        let yaml = ingress(&format!("regex-{j}"), REGEX_HOST, &[("ImplementationSpecific", &quoted, "echo")]);
-        let yaml = annotate(
-            &yaml,
-            &[
-                ("nginx.ingress.kubernetes.io/x-forwarded-prefix", &marker(i)),
-                ("nginx.ingress.kubernetes.io/use-regex", "true"),
-            ],
-        );
-        files.push((format!("regex-{j}.yaml"), yaml));
+        files.push((
+            format!("regex-{j}.yaml"),
+            regex_ingress(&format!("regex-{j}"), REGEX_HOST, path, i, &[]),
+        ));
     }
     files
 }
@@ -386,11 +397,7 @@ fn sluice_manifests(backend_port: u16) -> Vec<(String, String)> {
 async fn sluice_picks_the_location_nginx_picks_for_every_spelling_of_a_path() {
     let cases: usize = std::env::var("SLUICE_DIFF_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000);
     let seed: u64 = std::env::var("SLUICE_DIFF_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x51u64);
-    let backends = Backends::start("echo", &["127.0.0.2"]).await;
-    let nginx = Nginx::start(backends.port).await;
-    let files = sluice_manifests(backends.port);
-    let files: Vec<(&str, String)> = files.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
-    let sluice = Sluice::start(manifests(&files)).await;
+    let (_backends, nginx, sluice) = start_both().await;
 
     let mut rng = Rng(seed);
     let mut requests: Vec<(&str, Vec<u8>)> =
@@ -452,11 +459,7 @@ async fn sluice_picks_the_location_nginx_picks_for_every_spelling_of_a_path() {
 #[tokio::test]
 #[ignore = "needs nginx: scripts/test.sh installs it and runs this test"]
 async fn hostile_request_heads_get_the_answer_nginx_gives() {
-    let backends = Backends::start("echo", &["127.0.0.2"]).await;
-    let nginx = Nginx::start(backends.port).await;
-    let files = sluice_manifests(backends.port);
-    let files: Vec<(&str, String)> = files.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
-    let sluice = Sluice::start(manifests(&files)).await;
+    let (_backends, nginx, sluice) = start_both().await;
     let h = "Host: plain.test\r\nConnection: close\r\n";
     let probes: Vec<(&str, String)> = vec![
         ("plain", format!("GET /admin HTTP/1.1\r\n{h}\r\n")),
