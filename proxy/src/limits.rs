@@ -269,6 +269,43 @@ mod tests {
         assert!(limiter.admit(&ns, &ing, &l, client).is_ok());
     }
 
+    /// The table of one Ingress `d/i` on `/`, with `limit-rps` or without.
+    fn table(limited: bool) -> RoutingTable {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let annotations =
+            if limited { "  annotations: {nginx.ingress.kubernetes.io/limit-rps: \"5\"}\n" } else { "" };
+        let yaml = format!(
+            "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {{name: sluice}}\n\
+             spec: {{controller: sluice.dev/ingress-controller}}\n---\n\
+             apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: i\n  namespace: d\n\
+             {annotations}spec:\n  ingressClassName: sluice\n  rules:\n  - http:\n      paths:\n      \
+             - {{path: /, pathType: Prefix, backend: {{service: {{name: s, port: {{number: 80}}}}}}}}\n---\n\
+             apiVersion: v1\nkind: Service\nmetadata: {{name: s, namespace: d}}\nspec: {{ports: [{{port: 80}}]}}\n"
+        );
+        std::fs::write(dir.path().join("all.yaml"), yaml).expect("write");
+        let mut source = sluice_controller::manifests::ManifestSource::new(dir.path());
+        source.scan().expect("scan");
+        let options = sluice_controller::Options::default();
+        sluice_controller::translate(&source.snapshot(), &options, std::time::SystemTime::now()).table
+    }
+
+    #[test]
+    fn zones_of_ingresses_without_limits_are_dropped_when_the_table_changes() {
+        let limiter = Limiter::default();
+        let (ns, ing): (Arc<str>, Arc<str>) = (Arc::from("d"), Arc::from("i"));
+        let client: IpAddr = "192.0.2.1".parse().expect("ip");
+        assert!(limiter.admit(&ns, &ing, &limits(Some(5), None), client).is_ok());
+        let (limited, unlimited) = (table(true), table(false));
+        assert_eq!(limited.route_count(), 1);
+        limiter.prune(1, &limited);
+        assert_eq!(limiter.zone_count(), 1, "the Ingress still sets limits");
+        limiter.prune(2, &unlimited);
+        assert_eq!(limiter.zone_count(), 0, "its limits are gone, and so is its zone");
+        assert!(limiter.admit(&ns, &ing, &limits(Some(5), None), client).is_ok());
+        limiter.prune(2, &unlimited);
+        assert_eq!(limiter.zone_count(), 1, "a generation is pruned once");
+    }
+
     /// One million distinct IPv6 clients, one request each, against a zone where one client
     /// has used its whole burst: memory stays at the bound, the limited client stays limited,
     /// and a new client is admitted.
