@@ -21,7 +21,9 @@ mod host;
 mod path;
 
 pub use host::{split_absolute_form, validate_host, HostError};
-pub use path::{escape_path_into, normalize_path, normalize_path_bytes, raw_offset, PathError};
+pub use path::{
+    escape_path_into, normalize_path, normalize_path_bytes, percent_encode_into, raw_offset, PathError,
+};
 
 #[cfg(test)]
 mod tests;

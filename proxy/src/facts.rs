@@ -114,19 +114,23 @@ impl Facts {
         if !method.iter().all(|b| b.is_ascii_uppercase() || *b == b'_' || *b == b'-') {
             return Err(BadRequest::Method);
         }
-        let mut lengths = req.headers.get_all(header::CONTENT_LENGTH).iter();
-        let length = lengths.next();
-        if lengths.next().is_some()
-            || (length.is_some() && req.headers.contains_key(header::TRANSFER_ENCODING))
-        {
+        // One pass over the (few) headers instead of a hashed lookup for each name.
+        let (mut host, mut lengths, mut chunked) = (None, 0, false);
+        for (name, value) in req.headers.iter() {
+            if name == header::HOST {
+                if host.replace(value).is_some() {
+                    return Err(BadRequest::DuplicateHost);
+                }
+            } else if name == header::CONTENT_LENGTH {
+                lengths += 1;
+            } else if name == header::TRANSFER_ENCODING {
+                chunked = true;
+            }
+        }
+        if lengths > 1 || (lengths == 1 && chunked) {
             return Err(BadRequest::AmbiguousLength);
         }
-        let mut hosts = req.headers.get_all(header::HOST).iter();
-        let header = hosts.next();
-        if hosts.next().is_some() {
-            return Err(BadRequest::DuplicateHost);
-        }
-        let header_host = match header {
+        let header_host = match host {
             Some(value) => {
                 let text = value.to_str().map_err(|_| sluice_controller::uri::HostError::BadCharacter)?;
                 Some(validate_host(text)?.len())
@@ -150,10 +154,18 @@ impl Facts {
             },
         };
         let normalized = normalize_path_bytes(path_bytes, true)?;
-        let (path, path_bytes) = match std::str::from_utf8(&normalized) {
-            Ok(text) => ((text != req.uri.path()).then(|| Box::from(text)), None),
-            Err(_) => {
-                (Some(String::from_utf8_lossy(&normalized).into()), Some(Box::from(normalized.as_ref())))
+        let own = req.uri.path();
+        // The request's own path, unchanged, is the common case: the very same bytes in memory.
+        let unchanged = normalized.as_ptr() == own.as_ptr() && normalized.len() == own.len();
+        let (path, path_bytes) = if unchanged {
+            (None, None)
+        } else {
+            match std::str::from_utf8(&normalized) {
+                Ok(text) => ((text != own).then(|| Box::from(text)), None),
+                Err(_) => {
+                    let lossy = String::from_utf8_lossy(&normalized).into();
+                    (Some(lossy), Some(Box::from(normalized.as_ref())))
+                }
             }
         };
         Ok(Facts { host_from, host_len, path, path_bytes, peer: None, client: None })

@@ -237,14 +237,15 @@ impl ProxyHttp for Router {
             return Ok(true);
         }
         let req = session.req_header();
-        if let Some(to) = table.host_redirect(ctx.facts.host(req)) {
+        let host = ctx.facts.host(req);
+        if let Some(to) = table.host_redirect(host) {
             let location = redirects::www(req, ctx.facts.raw_host(req), scheme, to);
             let resp = Local::new(table.settings.redirect_code, "")?.header(header::LOCATION, location)?;
             resp.send(session, hsts.as_ref()).await?;
             return Ok(true);
         }
         let path = ctx.facts.path(req);
-        let Some(route) = table.lookup(ctx.facts.host(req), path).cloned() else {
+        let Some(route) = table.lookup(host, path).cloned() else {
             Local::new(404, "404 page not found\n")?.send(session, hsts.as_ref()).await?;
             return Ok(true);
         };
@@ -276,7 +277,7 @@ impl ProxyHttp for Router {
             && !ctx.https
             && !settings.no_tls_redirect_locations.iter().any(|p| path.starts_with(p.as_str()))
         {
-            let location = redirects::https(req, ctx.facts.host(req), self.https_port);
+            let location = redirects::https(req, host, self.https_port);
             let resp = Local::new(settings.redirect_code, "redirecting to https\n")?;
             resp.header(header::LOCATION, location)?.send(session, hsts.as_ref()).await?;
             return Ok(true);

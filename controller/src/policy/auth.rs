@@ -7,6 +7,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 
 use super::HashPart;
+use crate::uri::percent_encode_into;
 
 /// Authentication in front of a route.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,13 +80,7 @@ pub fn host_name(host: &str) -> &str {
 /// Percent-encodes everything but RFC 3986's unreserved characters (a query value).
 pub fn escape_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
+    percent_encode_into(&mut out, s.as_bytes(), |b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b));
     out
 }
 

@@ -232,14 +232,20 @@ pub fn raw_offset(raw: &[u8], offset: usize) -> usize {
 /// `"#%<>?\\^`{|}`. Used where decoded text goes back into a request-target (`rewrite-target`
 /// captures), so that the upstream sees the same path the route matched.
 pub fn escape_path_into(out: &mut String, text: &[u8]) {
+    percent_encode_into(out, text, |b| b > b' ' && b < 0x7f && !b"\"#%<>?\\^`{|}".contains(&b));
+}
+
+/// Appends `bytes` to `out`, each byte that `keep` refuses as `%XX` (upper-case hex): the one
+/// percent-encoder for paths and URL components.
+pub fn percent_encode_into(out: &mut String, bytes: &[u8], keep: impl Fn(u8) -> bool) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in text {
-        if b <= b' ' || b >= 0x7f || b"\"#%<>?\\^`{|}".contains(&b) {
+    for &b in bytes {
+        if keep(b) {
+            out.push(char::from(b));
+        } else {
             out.push('%');
             out.push(char::from(HEX[usize::from(b >> 4)]));
             out.push(char::from(HEX[usize::from(b & 15)]));
-        } else {
-            out.push(char::from(b));
         }
     }
 }
