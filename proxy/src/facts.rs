@@ -27,17 +27,30 @@ pub fn request_uri(req: &RequestHeader) -> &str {
     req.uri.path_and_query().map_or("/", |p| p.as_str())
 }
 
-/// What key building (`upstream-hash-by`, `auth-cache-key`) and configured headers read of a
-/// request: its header and its facts.
+/// What key building (`upstream-hash-by`, `auth-cache-key`), configured headers and the
+/// upstream peer read of a request: its header and its facts, each read only when asked for.
+#[derive(Clone, Copy)]
 pub struct RequestFacts<'a> {
     /// The request header.
     pub req: &'a RequestHeader,
-    /// The client address.
-    pub client: Option<IpAddr>,
+    facts: &'a Facts,
+}
+
+impl<'a> RequestFacts<'a> {
+    /// The client address (`$remote_addr`).
+    pub fn client(&self) -> Option<IpAddr> {
+        self.facts.client
+    }
+
     /// The request host as sent, port included.
-    pub host: &'a str,
+    pub fn host(&self) -> &'a str {
+        self.facts.raw_host(self.req)
+    }
+
     /// The normalized path (`$uri`).
-    pub path: &'a str,
+    pub fn path(&self) -> &'a str {
+        self.facts.path(self.req)
+    }
 }
 
 /// Where the request's host came from.
@@ -205,7 +218,7 @@ impl Facts {
     /// The facts with `req`, as key building (`upstream-hash-by`, `auth-cache-key`) and
     /// configured headers read them.
     pub fn with_request<'a>(&'a self, req: &'a RequestHeader) -> RequestFacts<'a> {
-        RequestFacts { req, client: self.client, host: self.raw_host(req), path: self.path(req) }
+        RequestFacts { req, facts: self }
     }
 
     /// For an absolute-form request, its target in origin form (path and query, `/` when it

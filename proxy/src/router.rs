@@ -371,7 +371,7 @@ impl ProxyHttp for Router {
         ctx.attempts.start();
         ctx.endpoint = Some(endpoint);
         let idle = live.table.settings.upstream_keepalive;
-        Ok(Box::new(upstream::peer(endpoint, &route.policy.upstream, facts.host, idle)))
+        Ok(Box::new(upstream::peer(endpoint, &route.policy.upstream, || facts.host(), idle)))
     }
 
     /// A failed connect: see [`Router::connect_failed`].

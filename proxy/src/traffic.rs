@@ -191,13 +191,13 @@ pub fn hash_key(parts: &[HashPart], facts: &RequestFacts<'_>) -> String {
         match part {
             HashPart::Literal(s) => key.push_str(s),
             HashPart::RequestUri => key.push_str(request_uri(facts.req)),
-            HashPart::Uri => key.push_str(facts.path),
+            HashPart::Uri => key.push_str(facts.path()),
             HashPart::RemoteAddr => {
-                if let Some(ip) = facts.client {
+                if let Some(ip) = facts.client() {
                     let _ = write!(key, "{ip}");
                 }
             }
-            HashPart::Host => key.push_str(sluice_controller::matching::strip_port(facts.host)),
+            HashPart::Host => key.push_str(sluice_controller::matching::strip_port(facts.host())),
             HashPart::Header(name) => {
                 key.push_str(facts.req.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or(""))
             }
@@ -234,9 +234,10 @@ mod tests {
 
     #[test]
     fn hash_keys_read_the_request() {
-        let req = request(&[("x-user", "bob")]);
-        let facts =
-            RequestFacts { req: &req, client: Some([127, 0, 0, 9].into()), host: "h.test:80", path: "/p" };
+        let req = request(&[("x-user", "bob"), ("host", "h.test:80")]);
+        let mut facts = crate::facts::Facts::read(&req).expect("facts");
+        facts.client = Some([127, 0, 0, 9].into());
+        let facts = facts.with_request(&req);
         let parts = vec![
             HashPart::Arg("user".into()),
             HashPart::Literal("|".into()),

@@ -15,17 +15,25 @@ use sluice_controller::Endpoint;
 /// The hard cap on attempts per request, whatever `proxy-next-upstream-tries` says.
 pub const MAX_ATTEMPTS: u32 = 8;
 
-/// The peer for one attempt at `endpoint`. `host` is the request's host (the TLS name when
-/// `proxy-ssl-name` is not set); `idle` is how long the connection may stay pooled.
-pub fn peer(endpoint: Endpoint, policy: &UpstreamPolicy, host: &str, idle: Duration) -> HttpPeer {
+/// The peer for one attempt at `endpoint`. `host` gives the request's host (the TLS name when
+/// `proxy-ssl-name` is not set; read only for TLS upstreams); `idle` is how long the connection
+/// may stay pooled.
+pub fn peer<'a>(
+    endpoint: Endpoint,
+    policy: &UpstreamPolicy,
+    host: impl FnOnce() -> &'a str,
+    idle: Duration,
+) -> HttpPeer {
     let tls = policy.protocol.tls();
     // Pingora sends SNI and verifies against the same name, so a verified connection always
     // sends SNI. Without SNI, the endpoint's IP address stands in as the name: rustls never sends
     // an IP address as SNI, and verification is off then.
-    let name = policy.tls_name.as_deref().unwrap_or(sluice_controller::matching::strip_port(host));
     let sni = match (tls, policy.send_sni || policy.verify) {
         (false, _) => String::new(),
-        (true, true) => name.to_owned(),
+        (true, true) => match &policy.tls_name {
+            Some(name) => name.clone(),
+            None => sluice_controller::matching::strip_port(host()).to_owned(),
+        },
         (true, false) => endpoint.ip().to_string(),
     };
     let mut peer = HttpPeer::new(endpoint, tls, sni);
