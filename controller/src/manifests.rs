@@ -2,26 +2,32 @@
 //! multi-document), re-read when the folder changes.
 //!
 //! Each file is all-or-nothing: a file that fails to parse is reported (file, document, reason)
-//! and its last good objects keep serving until it parses again. Hidden entries (names starting
-//! with `.`) are skipped, which also keeps the `..data` indirection of a mounted ConfigMap from
-//! being read twice.
+//! and its last good objects keep serving until it parses again. A file's new content is used
+//! only once it has settled (see [`Settle`]), so that a file caught in the middle of a write
+//! never reaches the routing table. Hidden entries (names starting with `.`) are skipped, which
+//! also keeps the `..data` indirection of a mounted ConfigMap from being read twice.
 
+mod files;
 mod parse;
+mod settle;
 mod watch;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-use tracing::{debug, warn};
+use tracing::{info, warn};
 
 pub use parse::{parse, ParseError, Parsed, Skipped};
+pub use settle::Settle;
 pub use watch::{watch, WatchHandle};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::snapshot::{Object, Snapshot};
+use settle::Pending;
 
-/// One file's state: the bytes last read, the objects of its last good parse, and the error of
-/// the last parse if it failed.
+/// One file's live state: the bytes in use, the objects of their last good parse, and the
+/// error if those bytes failed to parse.
 #[derive(Debug, Default)]
 struct FileState {
     content: Vec<u8>,
@@ -29,11 +35,12 @@ struct FileState {
     error: Option<ParseError>,
 }
 
-/// The folder's files and their last good objects.
+/// The folder's files, their live objects, and the new content still settling.
 #[derive(Debug)]
 pub struct ManifestSource {
     root: PathBuf,
     files: BTreeMap<PathBuf, FileState>,
+    pending: BTreeMap<PathBuf, Pending>,
 }
 
 /// What one scan found.
@@ -41,16 +48,20 @@ pub struct ManifestSource {
 pub struct Scan {
     /// Whether any file was added, removed, or parsed to new objects.
     pub changed: bool,
-    /// Files whose last read failed to parse (their last good objects are kept).
+    /// Files whose live bytes failed to parse (their last good objects are kept).
     pub failed: Vec<(PathBuf, ParseError)>,
-    /// When the watcher saw the first file-system event of this scan (None for a poll).
-    pub seen: Option<std::time::Instant>,
+    /// When the watcher saw the first file-system event of this change (None for a poll).
+    pub seen: Option<Instant>,
+    /// Files whose new content is still settling.
+    pub settling: usize,
+    /// When to scan again so that settling content is used as soon as it is due.
+    pub next_check: Option<Instant>,
 }
 
 impl ManifestSource {
     /// A source over `root`; nothing is read until [`ManifestSource::scan`].
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        ManifestSource { root: root.into(), files: BTreeMap::new() }
+        ManifestSource { root: root.into(), files: BTreeMap::new(), pending: BTreeMap::new() }
     }
 
     /// The folder this source reads.
@@ -58,51 +69,85 @@ impl ManifestSource {
         &self.root
     }
 
-    /// Re-reads the folder. Files whose bytes did not change are not parsed again. Fails only if
-    /// the folder itself cannot be read; a bad file is reported in [`Scan::failed`].
+    /// Reads the folder and uses what it finds at once ([`Settle::NONE`]): the first load, and
+    /// tools that read a folder nobody is writing. Fails only if the folder itself cannot be
+    /// read; a bad file is reported in [`Scan::failed`].
     pub fn scan(&mut self) -> Result<Scan> {
-        let mut paths = Vec::new();
-        collect(&self.root, &mut paths, 0)?;
+        self.poll_at(Instant::now(), Settle::NONE)
+    }
+
+    /// Re-reads the folder at `now` and uses each file's new content only once it has settled
+    /// (see [`Settle`]); [`Scan::next_check`] says when to call again for content still
+    /// settling. Files whose bytes did not change are not parsed again.
+    pub fn poll_at(&mut self, now: Instant, settle: Settle) -> Result<Scan> {
+        let listed = files::list(&self.root)?;
+        let mut paths: BTreeSet<PathBuf> = self.files.keys().chain(self.pending.keys()).cloned().collect();
+        paths.extend(listed.iter().cloned());
+        let listed: BTreeSet<PathBuf> = listed.into_iter().collect();
         let mut scan = Scan::default();
-        let before = self.files.len();
-        self.files.retain(|p, _| paths.contains(p));
-        scan.changed |= self.files.len() != before;
         for path in paths {
-            let content = match std::fs::read(&path) {
-                Ok(c) => c,
-                Err(source) => {
-                    // Removed between listing and reading: the next event rescans.
-                    debug!(file = %path.display(), error = %source, "Manifest vanished while reading");
-                    continue;
-                }
+            // A file removed between listing and reading counts as gone.
+            let read = if listed.contains(&path) { std::fs::read(&path).ok() } else { None };
+            let live = self.files.get(&path);
+            let unchanged = match (&read, live) {
+                (Some(content), Some(state)) => *content == state.content,
+                (None, None) => true,
+                _ => false,
             };
-            let state = self.files.entry(path.clone()).or_default();
-            if state.content == content && !state.content.is_empty() {
-                if let Some(err) = &state.error {
-                    scan.failed.push((path, err.clone()));
+            if unchanged {
+                self.pending.remove(&path);
+                if let Some(err) = live.and_then(|s| s.error.clone()) {
+                    scan.failed.push((path, err));
                 }
                 continue;
             }
-            let text = String::from_utf8_lossy(&content);
-            match parse(&text) {
-                Ok(parsed) => {
-                    for s in &parsed.skipped {
-                        warn!(file = %path.display(), document = s.document, reason = %s.reason, "Manifest document skipped");
-                    }
-                    state.objects = parsed.objects;
-                    state.error = None;
-                    scan.changed = true;
-                }
-                Err(err) => {
-                    warn!(file = %path.display(), document = err.document, reason = %err.reason,
-                        "Manifest file rejected; its last good objects keep serving");
-                    state.error = Some(err.clone());
-                    scan.failed.push((path.clone(), err));
-                }
+            let live_objects = live.map_or(0, |s| s.objects.len());
+            if let Some(err) = live.and_then(|s| s.error.clone()) {
+                scan.failed.push((path.clone(), err));
             }
-            state.content = content;
+            let pending = match self.pending.remove(&path) {
+                Some(p) if p.content == read => p,
+                _ => Pending::new(read, live_objects, now, settle),
+            };
+            if now < pending.due() {
+                scan.settling += 1;
+                scan.next_check = Some(scan.next_check.map_or(pending.due(), |t| t.min(pending.due())));
+                self.pending.insert(path, pending);
+                continue;
+            }
+            scan.failed.retain(|(p, _)| *p != path);
+            self.commit(path, pending, &mut scan);
         }
         Ok(scan)
+    }
+
+    /// Makes settled content live.
+    fn commit(&mut self, path: PathBuf, pending: Pending, scan: &mut Scan) {
+        let (Some(content), Some(parsed)) = (pending.content, pending.parsed) else {
+            if self.files.remove(&path).is_some_and(|s| !s.objects.is_empty()) {
+                info!(file = %path.display(), "Manifest file removed; its objects are withdrawn");
+            }
+            scan.changed = true;
+            return;
+        };
+        let state = self.files.entry(path.clone()).or_default();
+        match parsed {
+            Ok(parsed) => {
+                for s in &parsed.skipped {
+                    warn!(file = %path.display(), document = s.document, reason = %s.reason, "Manifest document skipped");
+                }
+                state.objects = parsed.objects;
+                state.error = None;
+                scan.changed = true;
+            }
+            Err(err) => {
+                warn!(file = %path.display(), document = err.document, reason = %err.reason,
+                    "Manifest file rejected; its last good objects keep serving");
+                state.error = Some(err.clone());
+                scan.failed.push((path, err));
+            }
+        }
+        state.content = content;
     }
 
     /// All objects of all files. When two files define the same object, the first file in path
@@ -121,29 +166,4 @@ impl ManifestSource {
         }
         snapshot
     }
-}
-
-fn is_manifest(path: &Path) -> bool {
-    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<()> {
-    const MAX_DEPTH: usize = 16;
-    let io = |source| Error::Io { path: dir.to_owned(), source };
-    let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(io)?.filter_map(|e| e.ok()).collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        // Follows symlinks, as a mounted ConfigMap's files are links.
-        let Ok(meta) = std::fs::metadata(&path) else { continue };
-        if meta.is_dir() && depth < MAX_DEPTH {
-            collect(&path, out, depth + 1)?;
-        } else if meta.is_file() && is_manifest(&path) {
-            out.push(path);
-        }
-    }
-    Ok(())
 }

@@ -2,10 +2,11 @@
 //! hidden entries skipped, and the watcher picking up a change.
 
 use std::fs;
+use std::path::Path;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use sluice_controller::manifests::{self, ManifestSource};
+use sluice_controller::manifests::{self, ManifestSource, Settle};
 
 fn service(name: &str) -> String {
     format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: ns\nspec:\n  ports: [{{port: 80}}]\n")
@@ -79,4 +80,106 @@ fn the_watcher_delivers_a_new_snapshot_after_a_change() {
     .expect("watch");
     fs::write(dir.path().join("b.yaml"), service("b")).expect("write");
     assert_eq!(rx.recv_timeout(Duration::from_secs(5)).expect("a snapshot within 5 s"), 2);
+}
+
+const MS: Duration = Duration::from_millis(1);
+
+/// A source over `dir` after its first load, and the instant to count from.
+fn loaded(dir: &Path) -> (ManifestSource, Instant) {
+    let mut source = ManifestSource::new(dir);
+    source.scan().expect("scan");
+    (source, Instant::now())
+}
+
+fn poll(source: &mut ManifestSource, at: Instant) -> manifests::Scan {
+    source.poll_at(at, Settle::DEFAULT).expect("poll")
+}
+
+#[test]
+fn a_file_truncated_for_rewriting_keeps_serving_until_its_new_content_settles() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("svc.yaml");
+    fs::write(&file, service("old")).expect("write");
+    let (mut source, t0) = loaded(dir.path());
+    // `> file`: truncated first...
+    fs::write(&file, "").expect("truncate");
+    for at in [0, 60, 500, 900] {
+        let scan = poll(&mut source, t0 + at * MS);
+        assert!(!scan.changed, "an emptied file is still being written at +{at} ms");
+        assert_eq!(scan.settling, 1);
+        assert_eq!(names(&source), ["old"]);
+    }
+    // ...then written, a prefix first: only a read that a later one confirms is used.
+    let full = format!("{}---\n{}", service("new1"), service("new2"));
+    fs::write(&file, &full[..full.len() / 2 + 10]).expect("prefix");
+    assert!(!poll(&mut source, t0 + 950 * MS).changed);
+    fs::write(&file, &full).expect("rest");
+    let scan = poll(&mut source, t0 + 980 * MS);
+    assert!(!scan.changed, "new bytes wait {:?}", Settle::DEFAULT.changed);
+    assert_eq!(scan.next_check, Some(t0 + 980 * MS + Settle::DEFAULT.changed));
+    assert_eq!(names(&source), ["old"]);
+    let scan = poll(&mut source, t0 + 1030 * MS);
+    assert!(scan.changed && scan.settling == 0);
+    assert_eq!(names(&source), ["new1", "new2"]);
+}
+
+#[test]
+fn an_emptied_or_deleted_file_is_applied_after_the_longer_settle_window() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::write(dir.path().join("a.yaml"), service("a")).expect("write");
+    fs::write(dir.path().join("b.yaml"), service("b")).expect("write");
+    let (mut source, t0) = loaded(dir.path());
+    fs::write(dir.path().join("a.yaml"), "# nothing here any more\n").expect("empty");
+    fs::remove_file(dir.path().join("b.yaml")).expect("rm");
+    let scan = poll(&mut source, t0);
+    assert_eq!((scan.changed, scan.settling), (false, 2));
+    assert_eq!(scan.next_check, Some(t0 + Settle::DEFAULT.emptied));
+    assert!(!poll(&mut source, t0 + 999 * MS).changed);
+    assert_eq!(names(&source), ["a", "b"]);
+    assert!(poll(&mut source, t0 + 1000 * MS).changed);
+    assert!(names(&source).is_empty(), "emptied and deleted on purpose: the objects are withdrawn");
+}
+
+#[test]
+fn a_file_deleted_and_recreated_never_leaves_the_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("svc.yaml");
+    fs::write(&file, service("a")).expect("write");
+    let (mut source, t0) = loaded(dir.path());
+    fs::remove_file(&file).expect("rm");
+    assert!(!poll(&mut source, t0).changed);
+    fs::write(&file, service("a")).expect("recreate");
+    let scan = poll(&mut source, t0 + 300 * MS);
+    assert_eq!((scan.changed, scan.settling), (false, 0), "the same bytes again: nothing to do");
+    fs::remove_file(&file).expect("rm");
+    assert!(!poll(&mut source, t0 + 400 * MS).changed);
+    fs::write(&file, service("a2")).expect("recreate");
+    assert!(!poll(&mut source, t0 + 450 * MS).changed);
+    assert_eq!(names(&source), ["a"]);
+    assert!(poll(&mut source, t0 + 500 * MS).changed);
+    assert_eq!(names(&source), ["a2"]);
+}
+
+#[test]
+fn a_renamed_in_file_and_a_configmap_data_swap_are_used_after_the_short_window() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mount = |version: &str, name: &str| {
+        let data = dir.path().join(format!("..{version}"));
+        fs::create_dir(&data).expect("mkdir");
+        fs::write(data.join("svc.yaml"), service(name)).expect("write");
+        let link = dir.path().join("..data_tmp");
+        std::os::unix::fs::symlink(&data, &link).expect("link");
+        fs::rename(&link, dir.path().join("..data")).expect("swap");
+    };
+    mount("v1", "one");
+    std::os::unix::fs::symlink(dir.path().join("..data/svc.yaml"), dir.path().join("svc.yaml"))
+        .expect("link");
+    fs::write(dir.path().join(".tmp"), service("renamed")).expect("write");
+    fs::rename(dir.path().join(".tmp"), dir.path().join("other.yaml")).expect("rename");
+    let (mut source, t0) = loaded(dir.path());
+    assert_eq!(names(&source), ["one", "renamed"]);
+    mount("v2", "two");
+    assert!(!poll(&mut source, t0).changed);
+    assert!(poll(&mut source, t0 + Settle::DEFAULT.changed).changed);
+    assert_eq!(names(&source), ["renamed", "two"]);
 }

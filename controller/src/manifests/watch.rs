@@ -1,5 +1,10 @@
 //! Watching the manifests folder: file-system events (the `notify` crate) trigger a rescan after
-//! a short quiet period, and a periodic rescan catches anything the events missed.
+//! a short quiet period, content still settling is read again when it is due, and a periodic
+//! rescan catches anything the events missed.
+//!
+//! Worst case from the end of a write to the table: [`MAX_DELAY`] + [`Settle::changed`] (0.3 s)
+//! for a changed file, [`MAX_DELAY`] + [`Settle::emptied`] (1.25 s) for an emptied or deleted one,
+//! plus translation; [`POLL`] more if the file-system events were lost.
 
 use std::sync::mpsc::{channel, RecvTimeoutError};
 use std::thread::JoinHandle;
@@ -8,12 +13,13 @@ use std::time::{Duration, Instant};
 use notify::{RecursiveMode, Watcher};
 use tracing::{info_span, warn};
 
-use super::{ManifestSource, Scan};
+use super::{ManifestSource, Scan, Settle};
 use crate::error::{Error, Result};
 use crate::snapshot::Snapshot;
 
-/// Wait this long after the last event before rescanning (editors write in several steps).
-const QUIET: Duration = Duration::from_millis(40);
+/// Wait this long after the last event before rescanning (editors write in several steps; the
+/// settle rule, not this, is what keeps half-written files out).
+const QUIET: Duration = Duration::from_millis(20);
 /// Rescan at most this long after the first event, even if events keep coming.
 const MAX_DELAY: Duration = Duration::from_millis(250);
 /// Rescan this often without events.
@@ -50,23 +56,32 @@ where
             let span = info_span!("manifests", dir = %thread_root.display());
             let _enter = span.enter();
             let mut last_failed = Vec::new();
+            // The first event not yet carried by a published snapshot (for the propagation metric).
+            let mut seen = None;
+            let mut next_check: Option<Instant> = None;
             loop {
-                let seen = match rx.recv_timeout(POLL) {
+                let wait = next_check.map_or(POLL, |t| t.saturating_duration_since(Instant::now()).min(POLL));
+                match rx.recv_timeout(wait) {
                     Ok(_) => {
                         let first = Instant::now();
                         while first.elapsed() < MAX_DELAY && rx.recv_timeout(QUIET).is_ok() {}
-                        Some(first)
+                        seen = seen.or(Some(first));
                     }
-                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => return,
-                };
-                match source.scan() {
-                    Ok(mut scan) if scan.changed || scan.failed != last_failed => {
-                        scan.seen = seen;
-                        last_failed = scan.failed.clone();
-                        on_change(source.snapshot(), &scan);
+                }
+                match source.poll_at(Instant::now(), Settle::DEFAULT) {
+                    Ok(mut scan) => {
+                        next_check = scan.next_check;
+                        if scan.changed || scan.failed != last_failed {
+                            scan.seen = seen;
+                            last_failed = scan.failed.clone();
+                            on_change(source.snapshot(), &scan);
+                        }
+                        if scan.settling == 0 {
+                            seen = None;
+                        }
                     }
-                    Ok(_) => {}
                     Err(error) => {
                         warn!(%error, "Cannot read the manifests folder; the last table keeps serving")
                     }
