@@ -3,6 +3,9 @@
 //! second, p50/p99 latency and errors, per cell: worker threads, keepalive or a new connection
 //! per request, client connections, and table size. Every run is bounded by `--duration`.
 //!
+//! `sluice-loadtest soak` instead runs the soak (see [`sluice_loadtest::soak`]): steady load
+//! while N configuration changes land, reporting failed requests, propagation and memory.
+//!
 //! Output: a Markdown table on stdout and in `<out>/results.md`, `<out>/results.json`, and
 //! `<out>/cpu_us_per_request.svg`. Needs `nginx` and `wrk` (Debian packages) and a release
 //! `sluice`; `loadtest/run.sh` installs and builds them.
@@ -25,7 +28,11 @@ use crate::report::Row;
 
 /// Side-by-side load test of Sluice and nginx.
 #[derive(Debug, Parser)]
+#[command(args_conflicts_with_subcommands = true)]
 struct Args {
+    /// Another mode than the side-by-side run.
+    #[command(subcommand)]
+    mode: Option<Mode>,
     /// The sluice binary (a release build).
     #[arg(long, default_value = "target/release/sluice")]
     sluice: PathBuf,
@@ -60,6 +67,62 @@ struct Args {
     /// Endpoints in total for the scale measurement.
     #[arg(long, default_value_t = 50_000)]
     scale_endpoints: usize,
+}
+
+/// The harness's other modes.
+#[derive(Debug, clap::Subcommand)]
+enum Mode {
+    /// Steady load while N changes of every kind land; fails if any request failed.
+    Soak(SoakArgs),
+}
+
+/// `sluice-loadtest soak` flags.
+#[derive(Debug, clap::Args)]
+struct SoakArgs {
+    /// The sluice binary (a release build).
+    #[arg(long, default_value = "target/release/sluice")]
+    sluice: PathBuf,
+    /// Changes to apply.
+    #[arg(long, default_value_t = 1000)]
+    changes: usize,
+    /// Pause after each change is live, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    gap_ms: u64,
+    /// Keepalive client connections.
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
+    /// Sluice worker threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Stop applying changes after this many seconds.
+    #[arg(long, default_value_t = 1800)]
+    limit_s: u64,
+    /// Where results go.
+    #[arg(long, default_value = "target/loadtest/soak")]
+    out: PathBuf,
+}
+
+fn soak(args: &SoakArgs) -> Result<()> {
+    use sluice_loadtest::soak;
+    std::fs::create_dir_all(&args.out)?;
+    let mut config = soak::Config::new(args.sluice.clone(), args.out.canonicalize()?);
+    config.changes = args.changes;
+    config.gap = Duration::from_millis(args.gap_ms);
+    config.connections = args.connections;
+    config.threads = args.threads;
+    config.limit = Duration::from_secs(args.limit_s);
+    let report = soak::run(&config)?;
+    let md = soak::markdown(&report);
+    print!("{md}");
+    for sample in report.http.samples.iter().chain(&report.tls.samples).chain(&report.error_samples) {
+        eprintln!("  {sample}");
+    }
+    std::fs::write(args.out.join("results.md"), &md)?;
+    std::fs::write(args.out.join("results.json"), serde_json::to_string_pretty(&report)?)?;
+    if report.failed() > 0 || report.changes_not_live > 0 {
+        bail!("{} failed requests, {} changes not live", report.failed(), report.changes_not_live);
+    }
+    Ok(())
 }
 
 /// A child process stopped by PID when dropped: SIGTERM first (an nginx master then stops its
@@ -144,6 +207,9 @@ fn measure(
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(Mode::Soak(soak_args)) = &args.mode {
+        return soak(soak_args);
+    }
     let run = args.out.join("run");
     std::fs::create_dir_all(&run)?;
     let run = run.canonicalize()?;

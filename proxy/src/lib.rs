@@ -19,6 +19,7 @@ pub mod lint;
 pub mod listener;
 pub mod metrics;
 pub mod mirror;
+pub mod pingora_log;
 pub mod proxy_protocol;
 pub mod redirects;
 pub mod respond;

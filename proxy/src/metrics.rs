@@ -4,11 +4,15 @@
 //! refreshed from the pipeline's counters at scrape time.
 
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 use sluice_controller::Pipeline;
+
+use crate::pingora_log;
 
 /// Label names of the per-request metrics, as ingress-nginx has them.
 const REQUEST_LABELS: [&str; 6] = ["ingress", "namespace", "service", "status", "method", "host"];
@@ -37,6 +41,10 @@ pub struct Metrics {
     requests: IntCounterVec,
     duration: HistogramVec,
     generation: IntGauge,
+    rebuilds: IntCounter,
+    events: IntCounterVec,
+    /// Serialises scrapes, so that the rebuild counter is advanced once per rebuild.
+    scrape: Arc<Mutex<()>>,
     last_ok: IntGauge,
     nginx_last_ok: IntGauge,
     warnings: IntGauge,
@@ -87,6 +95,19 @@ impl Metrics {
             &REQUEST_LABELS,
         )?;
         let generation = IntGauge::new("sluice_config_generation", "Generation of the live routing table")?;
+        let rebuilds = IntCounter::new(
+            "sluice_config_rebuilds_total",
+            "Routing table rebuilds (translations) so far, whether or not the table changed",
+        )?;
+        registry.register(Box::new(rebuilds.clone()))?;
+        let events = IntCounterVec::new(
+            Opts::new(
+                "sluice_proxy_events_total",
+                "Normal events Pingora reports as errors, logged at DEBUG instead: upstream_pool_miss (a pooled connection could not be taken; a new one was used), downstream_tls_handshake_failed, downstream_gone (the client left before its answer)",
+            ),
+            &["event"],
+        )?;
+        registry.register(Box::new(events.clone()))?;
         let last_ok = IntGauge::new(
             "sluice_config_last_reload_successful",
             "Whether the last rebuild read every source object (1) or kept some last good objects (0)",
@@ -129,6 +150,9 @@ impl Metrics {
             requests,
             duration,
             generation,
+            rebuilds,
+            events,
+            scrape: Arc::default(),
             last_ok,
             nginx_last_ok,
             warnings,
@@ -158,7 +182,14 @@ impl Metrics {
 
     /// The text exposition of every metric, with configuration gauges read from `pipeline`.
     pub fn encode(&self, pipeline: &Pipeline) -> Vec<u8> {
+        let _scrape = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
         self.generation.set(pipeline.publisher().load().generation as i64);
+        let rebuilds = pipeline.stats.rebuilds.load(Ordering::Relaxed);
+        self.rebuilds.inc_by(rebuilds.saturating_sub(self.rebuilds.get()));
+        for event in pingora_log::Event::ALL {
+            let counter = self.events.with_label_values(&[event.label()]);
+            counter.inc_by(pingora_log::total(event).saturating_sub(counter.get()));
+        }
         let ok = i64::from(pipeline.stats.last_source_ok.load(Ordering::Relaxed));
         self.last_ok.set(ok);
         self.nginx_last_ok.set(ok);

@@ -397,6 +397,11 @@ impl ProxyHttp for Router {
         self.proxy_failed(peer, session, e, ctx, client_reused)
     }
 
+    /// Client-caused failures are counted, not logged at ERROR: see [`Router::quiet_failure`].
+    fn suppress_error_log(&self, session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
+        self.quiet_failure(session, e)
+    }
+
     /// The answer to a request that failed: see [`Router::answer_failure`].
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
         self.answer_failure(session, e, ctx).await

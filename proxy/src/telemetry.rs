@@ -1,7 +1,8 @@
 //! Logging setup: human-readable logs on stderr (filtered by `RUST_LOG`, `info` by default),
 //! and the access log as JSON lines on stdout through the batching writer.
 //!
-//! Filters are static (`Targets`, `EnvFilter` directives) so that tracing caches each callsite's
+//! Pingora's `log` records go through [`crate::pingora_log`], which logs normal events it reports
+//! as errors at DEBUG. Filters are static (`Targets`, `EnvFilter` directives) so that tracing caches each callsite's
 //! interest, and Pingora's `log` records are capped at the same level before they are built.
 
 use std::io::IsTerminal;
@@ -50,7 +51,7 @@ pub fn init(access_log: bool) -> FlushGuard {
             Some(tracing::Level::DEBUG) => log::LevelFilter::Debug,
             Some(tracing::Level::TRACE) => log::LevelFilter::Trace,
         };
-        let _ = tracing_log::LogTracer::builder().with_max_level(log_max).init();
+        crate::pingora_log::install(log_max);
     }
     FlushGuard
 }

@@ -16,6 +16,7 @@ mod e2e {
     mod rewrites;
     mod routing;
     mod shutdown;
+    mod soak;
     pub mod support;
     mod tls;
     pub mod tls_client;

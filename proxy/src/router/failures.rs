@@ -8,6 +8,7 @@ use pingora::proxy::FailToProxy;
 use pingora::{Error, ErrorSource, ErrorType};
 
 use super::{RequestCtx, Router};
+use crate::pingora_log;
 use crate::traffic::Target;
 use crate::upstream;
 
@@ -103,5 +104,19 @@ impl Router {
             }
         }
         FailToProxy { error_code: code, can_reuse_downstream: false }
+    }
+
+    /// Whether Pingora's "Fail to proxy" ERROR line is left out: a failure the client caused
+    /// (it closed the connection, timed out, or sent a bad request) is not something an operator
+    /// can fix, so it is counted (`sluice_proxy_events_total{event="downstream_gone"}`) and
+    /// logged at DEBUG, as nginx logs "client prematurely closed connection" at `info`. Upstream
+    /// and internal failures keep their ERROR line.
+    pub(super) fn quiet_failure(&self, session: &Session, e: &Error) -> bool {
+        if *e.esource() != ErrorSource::Downstream {
+            return false;
+        }
+        pingora_log::count(pingora_log::Event::DownstreamGone);
+        tracing::debug!(error = %e, request = %session.as_ref().request_summary(), "Client-side failure");
+        true
     }
 }
