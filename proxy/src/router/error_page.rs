@@ -55,7 +55,12 @@ impl Router {
         let endpoint = error_backend.select(None)?;
         let req = session.req_header();
         let port = ctx.backend.as_ref().map_or("", |b| b.key.port.as_str());
+        let kept = !session.as_ref().retry_buffer_truncated();
         let context = ErrorContext {
+            method: &req.method,
+            query: req.uri.query(),
+            headers: &req.headers,
+            body: session.as_ref().get_retry_buffer().filter(|_| kept),
             code: status,
             format: req.headers.get(header::ACCEPT),
             original_uri: crate::facts::request_uri(req),

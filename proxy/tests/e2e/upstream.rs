@@ -379,6 +379,28 @@ async fn fallback_service_default_backend_and_custom_errors() {
     assert_eq!((h("x-namespace").as_str(), h("x-ingress-name").as_str()), ("demo", "pages"));
     assert_eq!((h("x-service-name").as_str(), h("x-service-port").as_str()), ("main", "80"));
     assert_eq!(h("x-request-id").len(), 32);
+    // As nginx's internal redirect to its `@custom_` location (checked against nginx 1.22): the
+    // method, the query on `/`, the client's headers and body; its own X- headers win over the
+    // client's; the forwarding headers of the normal location are not inherited.
+    assert_eq!((e.method.as_str(), e.uri.as_str()), ("GET", "/?status=404"));
+    let req = Request::post("/form/deep?status=404&b=2")
+        .header("host", "pages.test")
+        .header("x-custom", "kept")
+        .header("x-code", "999")
+        .header("cookie", "session=1")
+        .body(Full::from("field=value"))
+        .expect("request");
+    let (status, _, body) = c.send(req).await.expect("response");
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let e: sluice_proxy::echo::Echo = serde_json::from_slice(&body).expect("error backend echo");
+    let h = |k: &str| e.headers.get(k).cloned();
+    assert_eq!((e.method.as_str(), e.uri.as_str()), ("POST", "/?status=404&b=2"));
+    assert_eq!((e.body_len, h("content-length").as_deref()), (11, Some("11")));
+    assert_eq!((h("x-custom").as_deref(), h("cookie").as_deref()), (Some("kept"), Some("session=1")));
+    assert_eq!(h("x-code").as_deref(), Some("404"), "the client cannot set X-Code");
+    assert_eq!(h("x-original-uri").as_deref(), Some("/form/deep?status=404&b=2"));
+    assert_eq!(h("host").as_deref(), Some("pages.test"));
+    assert_eq!((h("x-format"), h("x-forwarded-for")), (None, None), "no Accept: no X-Format");
     // Codes not listed pass through.
     let (status, backend) = status_of(&c, "GET", "pages.test", "/x?status=418").await;
     assert_eq!((status.as_u16(), backend.as_str()), (418, "main"));
