@@ -13,6 +13,7 @@ mod source;
 mod status;
 mod stores;
 
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -56,11 +57,19 @@ pub async fn config(kubeconfig: Option<&Path>) -> Result<Config> {
 }
 
 /// Runs the whole kube side: source, leader election, status and events, until the client's
-/// tasks end (they normally never do). `ready` fires once, after the first table is live.
-pub async fn run(client: Client, pipeline: Arc<crate::Pipeline>, options: ClusterOptions, ready: Ready) {
+/// tasks end (they normally never do). `ready` fires once, after the first table is live. When
+/// `stop` completes (SIGTERM), the Lease is released so that another replica takes over status
+/// at once; routing keeps running.
+pub async fn run(
+    client: Client,
+    pipeline: Arc<crate::Pipeline>,
+    options: ClusterOptions,
+    ready: Ready,
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
     let election = LeaderElection::new(client.clone(), options.lease.clone());
     let leader = election.handle();
-    tokio::spawn(election.run());
+    tokio::spawn(election.run(stop));
     let source = KubeSource::new(client, pipeline, options, leader);
     source.run(ready).await;
 }

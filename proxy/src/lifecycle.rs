@@ -5,6 +5,9 @@
 //! 2. Then it stops accepting connections (Pingora's graceful shutdown) and drains in-flight
 //!    requests for at most `--shutdown-drain-timeout`, exiting as soon as none is left.
 //!
+//! On SIGTERM the leader also releases its Lease at once (see the controller's `leader`), so that
+//! another replica writes status while this one still serves its grace period.
+//!
 //! SIGINT stops at once. The in-flight count is kept by an RAII guard in each request's context.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -21,9 +24,20 @@ use tracing::{info, warn};
 pub struct Lifecycle {
     draining: AtomicBool,
     in_flight: AtomicUsize,
+    /// Becomes true on SIGTERM or SIGINT (the leader then releases its Lease).
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Lifecycle {
+    /// Completes once the process has been told to stop (at once on SIGTERM, before the grace
+    /// period): the cluster side releases its Lease then.
+    pub fn stopping(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stopping.subscribe();
+        async move {
+            let _ = rx.wait_for(|stopping| *stopping).await;
+        }
+    }
+
     /// Whether SIGTERM has been received (health checks fail from then on).
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
@@ -76,9 +90,13 @@ impl ShutdownSignalWatch for SignalWatch {
         };
         tokio::select! {
             _ = term.recv() => {}
-            _ = int.recv() => return ShutdownSignal::FastShutdown,
+            _ = int.recv() => {
+                self.lifecycle.stopping.send_replace(true);
+                return ShutdownSignal::FastShutdown;
+            }
         }
         self.lifecycle.draining.store(true, Ordering::Release);
+        self.lifecycle.stopping.send_replace(true);
         info!(
             grace_s = self.grace.as_secs_f64(),
             "SIGTERM: health checks fail now; serving through the grace period"

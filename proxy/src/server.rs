@@ -45,6 +45,7 @@ struct KubeService {
     config: kube::Config,
     pipeline: Arc<Pipeline>,
     options: ClusterOptions,
+    lifecycle: Arc<Lifecycle>,
 }
 
 #[async_trait]
@@ -59,7 +60,7 @@ impl BackgroundService for KubeService {
         };
         let ready = Ready::new(move || ready.notify_ready());
         tokio::select! {
-            () = cluster::run(client, self.pipeline.clone(), self.options.clone(), ready) => {}
+            () = cluster::run(client, self.pipeline.clone(), self.options.clone(), ready, self.lifecycle.stopping()) => {}
             _ = shutdown.changed() => {}
         }
     }
@@ -76,6 +77,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let publisher = Arc::new(Publisher::new());
     let pipeline =
         Arc::new(Pipeline::new(publisher.clone(), args.options()).with_propagation(metrics.propagation()));
+    let lifecycle = Arc::new(Lifecycle::default());
     let kube = match args.manifests.as_deref() {
         Some(dir) => {
             start_manifests(dir, &pipeline)?;
@@ -85,6 +87,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             config: kube_config(args.kubeconfig.clone()).context("configuring the Kubernetes source")?,
             pipeline: pipeline.clone(),
             options: args.cluster_options(),
+            lifecycle: lifecycle.clone(),
         }),
     };
 
@@ -103,7 +106,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let fallback = tls::fake_certificate()?.certified;
     let resolver = Arc::new(SniResolver::new(publisher.clone(), fallback));
-    let lifecycle = Arc::new(Lifecycle::default());
     let router = Router::new(publisher.clone(), lifecycle.clone(), metrics.clone(), args.https_port());
     let mut http = http_proxy(&server.configuration, router);
     // HTTP/2 with prior knowledge on the plain listener (gRPC clients use it); HTTP/1.1

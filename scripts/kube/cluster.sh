@@ -5,6 +5,9 @@
 #   cluster.sh start              starts etcd and the apiserver in $RUN, applies the shim, prints the admin kubeconfig
 #   cluster.sh stop               stops both (by the PIDs it wrote)
 #   cluster.sh restart-apiserver  restarts only the apiserver (etcd keeps the data)
+#   cluster.sh stop-apiserver     stops only the apiserver (every watch is cut); start-apiserver starts it
+#   cluster.sh etcd-delete KEY    deletes an object behind the apiserver's back (it is down: a deletion
+#                                 Sluice can only learn from the relist)
 #   cluster.sh bump-etcd          writes a dummy key so that etcd's revision passes every watcher's (forces 410)
 #
 # Two kubeconfigs are written: $RUN/kubeconfig (admin, system:masters) and $RUN/sluice.kubeconfig
@@ -124,6 +127,9 @@ case "${1:-start}" in
   start) pki; start_etcd; start_apiserver; wait_ready; shim; echo "$RUN/kubeconfig" ;;
   stop) stop_one apiserver; stop_one etcd ;;
   restart-apiserver) stop_one apiserver; start_apiserver; wait_ready ;;
+  stop-apiserver) stop_one apiserver ;;
+  start-apiserver) start_apiserver; wait_ready ;;
   bump-etcd) ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$ETCD_PORT" put /kubetest/bump "$(date +%s%N)" >/dev/null ;;
-  *) echo "usage: $0 start|stop|restart-apiserver|bump-etcd" >&2; exit 2 ;;
+  etcd-delete) ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$ETCD_PORT" del "$2" ;;
+  *) echo "usage: $0 start|stop|restart-apiserver|stop-apiserver|start-apiserver|bump-etcd|etcd-delete KEY" >&2; exit 2 ;;
 esac

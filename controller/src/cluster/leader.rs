@@ -1,17 +1,25 @@
 //! Leader election on a `coordination.k8s.io/v1` Lease, so that only one replica writes Ingress
 //! status and Events. Optimistic concurrency (resourceVersion) decides races: a conflict means
 //! another replica won this round.
+//!
+//! Hand-over is immediate, not a lease-duration wait: when the process is told to stop, the
+//! leader releases the Lease (holder cleared, duration 1 s, as client-go's `ReleaseOnCancel`),
+//! and followers watch the Lease, so the next replica acquires it as soon as it is released.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+
+use futures::StreamExt;
+use kube::runtime::{watcher, WatchStreamExt};
+use tokio::sync::{watch, Notify};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::PostParams;
 use kube::{Api, Client};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Which Lease, and how this replica names itself in it.
 #[derive(Debug, Clone)]
@@ -43,14 +51,30 @@ impl Default for LeaseSettings {
     }
 }
 
-/// Tells whether this replica currently leads.
-#[derive(Debug, Clone, Default)]
-pub struct LeaderHandle(Arc<AtomicBool>);
+/// Tells whether this replica currently leads, and when that changes.
+#[derive(Debug, Clone)]
+pub struct LeaderHandle(Arc<watch::Sender<bool>>);
+
+impl Default for LeaderHandle {
+    fn default() -> Self {
+        LeaderHandle(Arc::new(watch::channel(false).0))
+    }
+}
 
 impl LeaderHandle {
     /// Whether this replica holds the Lease.
     pub fn is_leader(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        *self.0.borrow()
+    }
+
+    /// A receiver that sees every change of leadership (status is written at once on gaining it).
+    pub fn changes(&self) -> watch::Receiver<bool> {
+        self.0.subscribe()
+    }
+
+    /// Sets leadership; returns the previous value.
+    fn set(&self, leading: bool) -> bool {
+        self.0.send_replace(leading)
     }
 }
 
@@ -77,9 +101,15 @@ impl LeaderElection {
         self.handle.clone()
     }
 
-    /// Tries to acquire or renew every `retry`, forever. Leadership is dropped as soon as a
-    /// renewal fails for longer than the lease duration, or another holder appears.
-    pub async fn run(self) {
+    /// Tries to acquire or renew every `retry` (a follower also as soon as the Lease changes)
+    /// until `stop` completes; then releases the Lease if this replica holds it. Leadership is
+    /// dropped as soon as a renewal fails for longer than the lease duration, or another holder
+    /// appears.
+    pub async fn run(self, stop: impl Future<Output = ()>) {
+        let changed = Arc::new(Notify::new());
+        let watch_task =
+            tokio::spawn(watch_lease(self.api.clone(), self.settings.name.clone(), changed.clone()));
+        tokio::pin!(stop);
         let mut last_success = tokio::time::Instant::now();
         loop {
             let leading = match self.try_acquire_or_renew().await {
@@ -92,10 +122,49 @@ impl LeaderElection {
                     self.handle.is_leader() && last_success.elapsed() < self.settings.duration
                 }
             };
-            if leading != self.handle.0.swap(leading, Ordering::AcqRel) {
+            if leading != self.handle.set(leading) {
                 info!(lease = %self.settings.name, identity = %self.settings.identity, leading, "Leadership changed");
             }
-            tokio::time::sleep(self.settings.retry).await;
+            tokio::select! {
+                () = tokio::time::sleep(self.settings.retry) => {}
+                () = changed.notified(), if !leading => {}
+                () = &mut stop => break,
+            }
+        }
+        watch_task.abort();
+        self.release().await;
+    }
+
+    /// Gives the Lease up if this replica holds it: holder cleared and a 1 s duration, so that
+    /// any follower may take it at once.
+    async fn release(&self) {
+        if !self.handle.set(false) {
+            return;
+        }
+        let name = &self.settings.name;
+        let result = async {
+            let mut lease = self.api.get(name).await?;
+            let spec = lease.spec.clone().unwrap_or_default();
+            if spec.holder_identity.as_deref() != Some(self.settings.identity.as_str()) {
+                return Ok(false);
+            }
+            lease.spec = Some(LeaseSpec {
+                holder_identity: None,
+                lease_duration_seconds: Some(1),
+                acquire_time: Some(now()),
+                renew_time: Some(now()),
+                lease_transitions: spec.lease_transitions,
+                ..LeaseSpec::default()
+            });
+            self.api.replace(name, &PostParams::default(), &lease).await.map(|_| true)
+        }
+        .await;
+        match result {
+            Ok(true) => info!(lease = %name, identity = %self.settings.identity, "Released the leader Lease"),
+            Ok(false) => {}
+            Err(error) => {
+                warn!(lease = %name, %error, "Cannot release the leader Lease; it expires by itself")
+            }
         }
     }
 
@@ -133,6 +202,18 @@ impl LeaderElection {
             lease.spec = Some(self.spec(transitions + 1, None));
         }
         conflict_is_false(self.api.replace(name, &PostParams::default(), &lease).await)
+    }
+}
+
+/// Wakes the election loop on every change of the Lease (a follower then tries at once).
+async fn watch_lease(api: Api<Lease>, name: String, changed: Arc<Notify>) {
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut events = watcher(api, config).default_backoff().boxed();
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(_) => changed.notify_one(),
+            Err(error) => debug!(lease = %name, %error, "Lease watch interrupted; retrying"),
+        }
     }
 }
 

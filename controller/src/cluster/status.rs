@@ -111,8 +111,9 @@ impl StatusWriter {
         Ok(out)
     }
 
-    /// Re-checks on every new snapshot and every [`RESYNC`].
+    /// Re-checks on every new snapshot, on gaining leadership, and every 2 s.
     pub async fn run(self, mut snapshots: watch::Receiver<Arc<Snapshot>>) {
+        let mut leadership = self.leader.changes();
         loop {
             if self.leader.is_leader() {
                 let snapshot = snapshots.borrow_and_update().clone();
@@ -120,7 +121,11 @@ impl StatusWriter {
                     warn!(%error, "Cannot publish Ingress status; retrying");
                 }
             }
-            let _ = tokio::time::timeout(RESYNC.min(Duration::from_secs(2)), snapshots.changed()).await;
+            // A new snapshot, a change of leadership (a successor writes at once), or a resync.
+            tokio::select! {
+                _ = tokio::time::timeout(RESYNC.min(Duration::from_secs(2)), snapshots.changed()) => {}
+                _ = leadership.changed() => {}
+            }
         }
     }
 

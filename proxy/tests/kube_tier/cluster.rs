@@ -58,8 +58,12 @@ impl Cluster {
     }
 
     fn script(&self, verb: &str) -> std::process::Output {
+        self.script_with(verb, &[])
+    }
+
+    fn script_with(&self, verb: &str, args: &[&str]) -> std::process::Output {
         let mut cmd = Command::new("bash");
-        cmd.arg(SCRIPT).arg(verb);
+        cmd.arg(SCRIPT).arg(verb).args(args);
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -70,6 +74,27 @@ impl Cluster {
     pub fn restart_apiserver(&self) {
         let out = self.script("restart-apiserver");
         assert!(out.status.success(), "restart failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Stops the apiserver (every watch connection is cut); etcd keeps running.
+    pub fn stop_apiserver(&self) {
+        let out = self.script("stop-apiserver");
+        assert!(out.status.success(), "stop failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Starts the apiserver again and waits until it serves.
+    pub fn start_apiserver(&self) {
+        let out = self.script("start-apiserver");
+        assert!(out.status.success(), "start failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Deletes an Ingress straight from etcd (with the apiserver down, no watch event is sent:
+    /// only a relist can show the deletion).
+    pub fn delete_ingress_in_etcd(&self, ns: &str, name: &str) {
+        let key = format!("/registry/ingress/{ns}/{name}");
+        let out = self.script_with("etcd-delete", &[&key]);
+        let deleted = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && deleted.trim() == "1", "etcd delete of {key}: {deleted:?}");
     }
 
     /// Moves etcd's revision past every watcher's resourceVersion (forces 410 after a restart).

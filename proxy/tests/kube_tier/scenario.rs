@@ -1,7 +1,8 @@
 //! One cluster, phases in order (each needs the state the previous one left): routing from
 //! kubectl-applied objects, Ingress status, Events, EndpointSlice scale up/down, Ingress
 //! deletion, basic auth from an Opaque Secret, the emergency swap under load, an apiserver restart with a forced 410 under load,
-//! a class move, and two replicas with one status writer.
+//! two outages with a deletion made during one (applied from the relist) under load,
+//! a class move, and two replicas with one status writer handing over on SIGTERM.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -302,6 +303,48 @@ async fn sluice_in_a_real_cluster() {
     assert_eq!(backend_of(&c, "app.test").await.as_deref(), Some("blue"));
     assert_eq!(backend_of(&c, "mover.test").await.as_deref(), Some("green"));
 
+    // Phase 6b: faults under load. The apiserver goes down (every watch is cut), an Ingress is
+    // deleted behind its back (no watch event can carry that), etcd moves on (410 on resume),
+    // and it comes back; then it is restarted a second time. The last good table serves
+    // throughout, the deletion is applied from the relist, and no request fails.
+    cluster.apply(&ingress("demo", "doomed", "sluice", "doomed.test", "green"));
+    let doomed_live = wait_until(Duration::from_secs(10), || async {
+        backend_of(&c, "doomed.test").await.as_deref() == Some("green")
+    })
+    .await;
+    assert!(doomed_live, "doomed.test never routed");
+    let load = Load::start(&c, "app.test", &["blue"]);
+    cluster.stop_apiserver();
+    cluster.delete_ingress_in_etcd("demo", "doomed");
+    cluster.bump_etcd();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(backend_of(&c, "doomed.test").await.as_deref(), Some("green"), "the last good table serves");
+    cluster.start_apiserver();
+    let gone = wait_until(Duration::from_secs(60), || async {
+        c.get("doomed.test", "/").await.map(|r| r.0.as_u16()).ok() == Some(404)
+    })
+    .await;
+    assert!(gone, "a deletion made during the outage was not applied after it; stderr:\n{}", a.stderr());
+    cluster.restart_apiserver();
+    cluster.apply(&ingress("demo", "second", "sluice", "second.test", "green"));
+    let resumed = wait_until(Duration::from_secs(60), || async {
+        backend_of(&c, "second.test").await.as_deref() == Some("green")
+    })
+    .await;
+    let (requests, failures) = load.finish().await;
+    assert!(resumed, "changes after the second restart never applied; stderr:\n{}", a.stderr());
+    eprintln!(
+        "kube: two apiserver outages, a deletion during one: {requests} requests, {} failed",
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {requests} requests failed across the outages: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert_eq!(backend_of(&c, "app.test").await.as_deref(), Some("blue"));
+
     // Phase 7: an Ingress that moves to another class loses our status (and its routes).
     assert!(
         wait_until(Duration::from_secs(20), || async { status_ips(&cluster, "demo", "mover") == [VIP] })
@@ -327,10 +370,30 @@ async fn sluice_in_a_real_cluster() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(status_ips(&cluster, "demo", "fresh"), [VIP], "the non-leader wrote status");
     assert_eq!(status_ips(&cluster, "demo", "app"), [VIP], "the non-leader wrote status");
-    drop(a);
+    // SIGTERM: the leader releases its Lease at once (ReleaseOnCancel), so the follower, which
+    // watches the Lease, writes status within 2 s instead of after the 15 s lease; status is
+    // never empty on the way.
+    let mut a = a;
+    a.sigterm();
+    let term = Instant::now();
+    let mut seen_empty = false;
+    let mut took_over = None;
+    while term.elapsed() < Duration::from_secs(40) {
+        let ips = status_ips(&cluster, "demo", "app");
+        seen_empty |= ips.is_empty();
+        if ips == [SECOND_VIP] {
+            took_over = Some(term.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let exited = a.wait_exit(Duration::from_secs(30)).await.map(|_| term.elapsed());
+    eprintln!("kube: hand-over on SIGTERM: successor wrote status {took_over:?} after SIGTERM; old leader exited after {exited:?}");
+    assert!(a.stderr().contains("Released the leader Lease"), "no release; stderr:\n{}", a.stderr());
     let took_over =
-        wait_until(Duration::from_secs(40), || async { status_ips(&cluster, "demo", "app") == [SECOND_VIP] })
-            .await;
-    assert!(took_over, "the second replica never took over; stderr:\n{}", b.stderr());
+        took_over.unwrap_or_else(|| panic!("the second replica never took over; stderr:\n{}", b.stderr()));
+    assert!(took_over < Duration::from_secs(2), "hand-over took {took_over:?}; stderr:\n{}", b.stderr());
+    assert!(!seen_empty, "Ingress status was empty during the hand-over");
+    assert!(exited.is_some(), "the old leader did not exit");
     let _ = cluster.path();
 }
