@@ -58,6 +58,18 @@ pub struct Scan {
     pub next_check: Option<Instant>,
 }
 
+/// Settled content waits at most this many [`Settle::changed`] windows for other files still
+/// settling (200 ms by default).
+const HOLD_FACTOR: u32 = 4;
+
+impl Scan {
+    /// Notes a file still settling until `at`.
+    fn wait_for(&mut self, at: Instant) {
+        self.settling += 1;
+        self.next_check = Some(self.next_check.map_or(at, |t| t.min(at)));
+    }
+}
+
 impl ManifestSource {
     /// A source over `root`; nothing is read until [`ManifestSource::scan`].
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -85,6 +97,9 @@ impl ManifestSource {
         paths.extend(listed.iter().cloned());
         let listed: BTreeSet<PathBuf> = listed.into_iter().collect();
         let mut scan = Scan::default();
+        // Settled content, and whether another file's change is still settling.
+        let mut due = Vec::new();
+        let mut holding = false;
         for path in paths {
             // A file removed between listing and reading counts as gone.
             let read = if listed.contains(&path) { std::fs::read(&path).ok() } else { None };
@@ -110,11 +125,25 @@ impl ManifestSource {
                 _ => Pending::new(read, live_objects, now, settle),
             };
             if now < pending.due() {
-                scan.settling += 1;
-                scan.next_check = Some(scan.next_check.map_or(pending.due(), |t| t.min(pending.due())));
+                // A file still being written holds back the files written just before it, so
+                // that one edit spread over several files lands as one table.
+                holding |= pending.wait == settle.changed;
+                scan.wait_for(pending.due());
                 self.pending.insert(path, pending);
                 continue;
             }
+            due.push((path, pending));
+        }
+        // ...but not for long: a file that keeps changing must not hold the others back.
+        let overdue = due.iter().any(|(_, p)| now >= p.due() + settle.changed * HOLD_FACTOR);
+        if holding && !overdue {
+            for (path, pending) in due {
+                scan.wait_for((pending.due() + settle.changed * HOLD_FACTOR).min(now + settle.changed));
+                self.pending.insert(path, pending);
+            }
+            return Ok(scan);
+        }
+        for (path, pending) in due {
             scan.failed.retain(|(p, _)| *p != path);
             self.commit(path, pending, &mut scan);
         }

@@ -183,3 +183,31 @@ fn a_renamed_in_file_and_a_configmap_data_swap_are_used_after_the_short_window()
     assert!(poll(&mut source, t0 + Settle::DEFAULT.changed).changed);
     assert_eq!(names(&source), ["renamed", "two"]);
 }
+
+#[test]
+fn an_edit_spread_over_several_files_lands_in_one_scan_and_a_busy_file_holds_nothing_for_long() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (dir.path().join("a.yaml"), dir.path().join("b.yaml"));
+    fs::write(&a, service("a1")).expect("write");
+    fs::write(&b, service("b1")).expect("write");
+    let (mut source, t0) = loaded(dir.path());
+    fs::write(&a, service("a2")).expect("write");
+    assert!(!poll(&mut source, t0).changed);
+    fs::write(&b, service("b2")).expect("write");
+    assert!(!poll(&mut source, t0 + 30 * MS).changed);
+    let scan = poll(&mut source, t0 + 50 * MS);
+    assert!(!scan.changed, "a.yaml has settled but b.yaml, written with it, has not");
+    assert_eq!(names(&source), ["a1", "b1"]);
+    assert!(poll(&mut source, t0 + 80 * MS).changed);
+    assert_eq!(names(&source), ["a2", "b2"], "both files in one table");
+
+    // A file that never stops changing holds the others back for 200 ms at most.
+    fs::write(&a, service("a3")).expect("write");
+    let t1 = t0 + 1000 * MS;
+    for step in 0..=7 {
+        fs::write(&b, service(&format!("busy{step}"))).expect("write");
+        let scan = poll(&mut source, t1 + step * 40 * MS);
+        assert_eq!(scan.changed, step * 40 >= 250, "at +{} ms", step * 40);
+    }
+    assert_eq!(names(&source), ["a3", "b2"]);
+}

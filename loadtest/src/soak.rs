@@ -5,7 +5,7 @@
 //! in Sluice's log. Bounded in changes and in time.
 
 mod changes;
-mod client;
+pub(crate) mod client;
 mod fixtures;
 
 use std::collections::BTreeMap;
@@ -92,6 +92,9 @@ pub struct Report {
     pub rss_start_kib: u64,
     /// Sluice's resident memory after the last change, under load.
     pub rss_end_kib: u64,
+    /// `sluice_proxy_events_total` by event at the end: normal events logged at DEBUG instead
+    /// of ERROR.
+    pub demoted_events: BTreeMap<String, u64>,
     /// Lines Sluice logged at ERROR.
     pub error_lines: usize,
     /// The first ERROR lines.
@@ -212,6 +215,7 @@ pub fn run(config: &Config) -> Result<Report> {
     }
     report.seconds = started.elapsed().as_secs_f64();
     report.rss_end_kib = rss_kib(sluice.0.id());
+    report.demoted_events = events(admin).unwrap_or_default();
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         report.http.merge(c.join().unwrap_or_default());
@@ -262,6 +266,19 @@ fn rebuilds(admin: SocketAddr) -> Result<u64> {
         .context("no sluice_config_rebuilds_total in /metrics")
 }
 
+/// `sluice_proxy_events_total` by event.
+fn events(admin: SocketAddr) -> Result<BTreeMap<String, u64>> {
+    let text = admin_get(admin, "/metrics")?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.strip_prefix("sluice_proxy_events_total{event=\""))
+        .filter_map(|l| {
+            let (event, rest) = l.split_once('"')?;
+            Some((event.to_owned(), rest.rsplit(' ').next()?.trim().parse().ok()?))
+        })
+        .collect())
+}
+
 /// Waits until the rebuild counter passes `before`; false after `limit`.
 fn wait_rebuild(admin: SocketAddr, before: u64, limit: Duration) -> Result<bool> {
     let start = Instant::now();
@@ -297,9 +314,9 @@ pub fn markdown(r: &Report) -> String {
         }
     };
     format!(
-        "| changes applied (of asked) | not live in 10 s | HTTP requests ok | HTTP failed | TLS requests ok | TLS failed | propagation p50 / p99 / max | RSS start → end | ERROR lines | seconds |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n\
-         | {} ({}) | {} | {} | {} | {} | {} | {:.0} / {:.0} / {:.0} ms | {:.1} → {:.1} MiB | {} | {:.0} |\n",
+        "| changes applied (of asked) | not live in 10 s | HTTP requests ok | HTTP failed | TLS requests ok | TLS failed | propagation p50 / p99 / max | RSS start → end | ERROR lines | logged at DEBUG instead | seconds |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n\
+         | {} ({}) | {} | {} | {} | {} | {} | {:.0} / {:.0} / {:.0} ms | {:.1} → {:.1} MiB | {} | {} | {:.0} |\n",
         r.changes_applied,
         r.changes_requested,
         r.changes_not_live,
@@ -313,6 +330,7 @@ pub fn markdown(r: &Report) -> String {
         r.rss_start_kib as f64 / 1024.0,
         r.rss_end_kib as f64 / 1024.0,
         r.error_lines,
+        r.demoted_events.iter().map(|(e, n)| format!("{e}: {n}")).collect::<Vec<_>>().join(", "),
         r.seconds,
     )
 }

@@ -83,6 +83,14 @@ pub struct GlobalSettings {
     /// `allow-backend-server-header` (false): pass the upstream's `Server` header instead of
     /// Sluice's own.
     pub backend_server_header: bool,
+    /// `max-worker-connections` (16384): open client connections per worker thread; past it
+    /// the oldest connection still reading its first head is closed, else the new one is refused.
+    pub max_worker_connections: usize,
+    /// `max-connections-per-client` (0: no cap): open connections from one client address.
+    pub max_connections_per_client: usize,
+    /// `max-unfinished-heads` (0: only the global cap applies): connections still reading their
+    /// first request head, in all; past it the oldest of them is closed.
+    pub max_unfinished_heads: usize,
 }
 
 impl Default for GlobalSettings {
@@ -114,6 +122,9 @@ impl Default for GlobalSettings {
             add_original_uri_header: false,
             compression: Compression::default(),
             backend_server_header: false,
+            max_worker_connections: 16384,
+            max_connections_per_client: 0,
+            max_unfinished_heads: 0,
         }
     }
 }
@@ -305,6 +316,17 @@ fn read_edge(data: &BTreeMap<String, String>, settings: &mut GlobalSettings, inv
     };
     if let Some((line, total)) = value(data, "large-client-header-buffers", invalid, buffers) {
         (settings.header_line_max, settings.header_total_max) = (line, total);
+    }
+    let count = |v: &str| v.trim().parse::<usize>().map_err(|_| "must be a number (0: no cap)");
+    if let Some(n) = value(data, "max-worker-connections", invalid, count) {
+        // ingress-nginx's 0 means "as many as open files allow": no cap of Sluice's own.
+        settings.max_worker_connections = n;
+    }
+    if let Some(n) = value(data, "max-connections-per-client", invalid, count) {
+        settings.max_connections_per_client = n;
+    }
+    if let Some(n) = value(data, "max-unfinished-heads", invalid, count) {
+        settings.max_unfinished_heads = n;
     }
 }
 
