@@ -3,7 +3,8 @@
 //! second, p50/p99 latency and errors, per cell: worker threads, keepalive or a new connection
 //! per request, client connections, and table size. Every run is bounded by `--duration`.
 //!
-//! `sluice-loadtest soak` instead runs the soak (see [`sluice_loadtest::soak`]): steady load
+//! `sluice-loadtest conns` measures resident bytes per held connection (see
+//! [`sluice_loadtest::conns`]); `sluice-loadtest soak` runs the soak (see [`sluice_loadtest::soak`]): steady load
 //! while N configuration changes land, reporting failed requests, propagation and memory.
 //!
 //! Output: a Markdown table on stdout and in `<out>/results.md`, `<out>/results.json`, and
@@ -11,6 +12,7 @@
 //! `sluice`; `loadtest/run.sh` installs and builds them.
 
 mod configs;
+mod connections;
 mod measure;
 mod report;
 mod scale;
@@ -74,6 +76,8 @@ struct Args {
 enum Mode {
     /// Steady load while N changes of every kind land; fails if any request failed.
     Soak(SoakArgs),
+    /// Resident bytes per idle, slow, TLS and HTTP/2 connection, Sluice and nginx side by side.
+    Conns(connections::ConnsArgs),
 }
 
 /// `sluice-loadtest soak` flags.
@@ -148,7 +152,7 @@ pub(crate) fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn wait_port(port: u16) -> Result<()> {
+pub(crate) fn wait_port(port: u16) -> Result<()> {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(60) {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -169,7 +173,7 @@ fn pinning(workers: usize) -> Option<(String, String)> {
     (n > workers).then(|| (format!("0-{}", workers - 1), format!("{workers}-{}", n - 1)))
 }
 
-fn spawn(cmd: &mut Command, pin: Option<&str>, log: &Path) -> Result<Proc> {
+pub(crate) fn spawn(cmd: &mut Command, pin: Option<&str>, log: &Path) -> Result<Proc> {
     let mut full = match pin {
         Some(cpus) => {
             let mut t = Command::new("taskset");
@@ -182,8 +186,15 @@ fn spawn(cmd: &mut Command, pin: Option<&str>, log: &Path) -> Result<Proc> {
     Ok(Proc(full.stdout(file.try_clone()?).stderr(file).stdin(Stdio::null()).spawn()?))
 }
 
+/// nginx in the foreground on `conf`.
+pub(crate) fn nginx_cmd(bin: &Path, conf: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.args(["-e", "stderr", "-g", "daemon off;", "-c"]).arg(conf);
+    cmd
+}
+
 fn nginx(args: &Args, conf: &Path, pin: Option<&str>, log: &Path) -> Result<Proc> {
-    spawn(Command::new(&args.nginx).args(["-e", "stderr", "-g", "daemon off;", "-c"]).arg(conf), pin, log)
+    spawn(&mut nginx_cmd(&args.nginx, conf), pin, log)
 }
 
 fn measure(
@@ -207,8 +218,10 @@ fn measure(
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    if let Some(Mode::Soak(soak_args)) = &args.mode {
-        return soak(soak_args);
+    match &args.mode {
+        Some(Mode::Soak(soak_args)) => return soak(soak_args),
+        Some(Mode::Conns(conns_args)) => return connections::run(conns_args),
+        None => {}
     }
     let run = args.out.join("run");
     std::fs::create_dir_all(&run)?;

@@ -6,6 +6,7 @@ pub mod access_log;
 pub mod admin;
 pub mod auth;
 pub mod bounded;
+pub mod connections;
 pub mod cors;
 pub mod echo;
 pub mod error_pages;

@@ -22,6 +22,7 @@ use pingora::protocols::{GetSocketDigest, SocketDigest, Stream};
 use pingora::server::ShutdownWatch;
 use sluice_controller::Publisher;
 
+use crate::connections::{Connections, Limits};
 use crate::proxy_protocol::{self, HeaderError, Source};
 
 /// Reads the PROXY header when the live settings ask for it; `Ok(None)` when they do not.
@@ -51,16 +52,31 @@ fn refused(error: &HeaderError) {
     tracing::debug!(%error, "Connection closed: bad PROXY protocol header");
 }
 
-/// The HTTP application behind a PROXY protocol reader for plain connections.
+/// The HTTP application behind a PROXY protocol reader for plain connections, and the
+/// connection caps for all of them.
 pub struct ProxyProtocolApp<A> {
     inner: Arc<A>,
     publisher: Arc<Publisher>,
+    connections: Arc<Connections>,
+    threads: usize,
 }
 
 impl<A> ProxyProtocolApp<A> {
-    /// Wraps `inner`; `publisher` gives the live `use-proxy-protocol` setting.
-    pub fn new(inner: A, publisher: Arc<Publisher>) -> Self {
-        ProxyProtocolApp { inner: Arc::new(inner), publisher }
+    /// Wraps `inner`; `publisher` gives the live `use-proxy-protocol` setting and connection
+    /// caps (`max-worker-connections` counts per worker: `threads` of them).
+    pub fn new(inner: A, publisher: Arc<Publisher>, connections: Arc<Connections>, threads: usize) -> Self {
+        ProxyProtocolApp { inner: Arc::new(inner), publisher, connections, threads }
+    }
+
+    /// The caps in force now.
+    fn limits(&self) -> Limits {
+        let live = self.publisher.load();
+        let s = &live.table.settings;
+        Limits {
+            connections: s.max_worker_connections.saturating_mul(self.threads),
+            per_client: s.max_connections_per_client,
+            unfinished_heads: s.max_unfinished_heads,
+        }
     }
 
     /// The wrapped application (to configure it before the service starts).
@@ -70,16 +86,25 @@ impl<A> ProxyProtocolApp<A> {
 
     /// Reads the first request head of a plain TCP connection under `client-header-timeout`
     /// and puts it back for Pingora to parse; `None` (close) when it does not arrive in time.
-    async fn wait_for_head(&self, mut stream: Stream) -> Option<Stream> {
+    async fn wait_for_head(&self, mut stream: Stream, limits: Limits) -> Option<Stream> {
         if !stream.as_any().is::<L4Stream>() {
             return Some(stream);
         }
+        let slot = self.connections.reading_head(limits);
         let (timeout, max) = {
             let live = self.publisher.load();
             let settings = &live.table.settings;
             (settings.client_header_timeout, settings.header_total_max + settings.header_line_max)
         };
-        let Some(head) = crate::first_head::read(&mut stream, timeout, max).await else {
+        let head = tokio::select! {
+            head = crate::first_head::read(&mut stream, timeout, max) => head,
+            () = slot.evicted() => {
+                tracing::debug!("Connection closed: still reading its first head at the connection cap");
+                return None;
+            }
+        };
+        drop(slot);
+        let Some(head) = head else {
             tracing::debug!("Connection closed: no complete request head within client-header-timeout");
             return None;
         };
@@ -110,7 +135,19 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for ProxyProtocolApp<A> {
                     return None;
                 }
             }
-            stream = self.wait_for_head(stream).await?;
+        }
+        let limits = self.limits();
+        let client =
+            stream.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+        let _admitted = match self.connections.admit(client, limits) {
+            Ok(admitted) => admitted,
+            Err(reason) => {
+                tracing::debug!(client = ?client, reason = reason.label(), "Connection refused at its cap");
+                return None;
+            }
+        };
+        if stream.get_ssl().is_none() {
+            stream = self.wait_for_head(stream, limits).await?;
         }
         let mut next = self.inner.process_new(stream, shutdown).await;
         while let Some(stream) = next {

@@ -12,6 +12,7 @@ use prometheus::{
 };
 use sluice_controller::Pipeline;
 
+use crate::connections::{Connections, Refusal};
 use crate::pingora_log;
 
 /// Label names of the per-request metrics, as ingress-nginx has them.
@@ -43,6 +44,9 @@ pub struct Metrics {
     generation: IntGauge,
     rebuilds: IntCounter,
     events: IntCounterVec,
+    connections: Arc<Connections>,
+    open_connections: IntGauge,
+    refused_connections: IntCounterVec,
     /// Serialises scrapes, so that the rebuild counter is advanced once per rebuild.
     scrape: Arc<Mutex<()>>,
     last_ok: IntGauge,
@@ -108,6 +112,19 @@ impl Metrics {
             &["event"],
         )?;
         registry.register(Box::new(events.clone()))?;
+        let open_connections = IntGauge::new(
+            "sluice_connections_open",
+            "Client connections open (counted against max-worker-connections)",
+        )?;
+        registry.register(Box::new(open_connections.clone()))?;
+        let refused_connections = IntCounterVec::new(
+            Opts::new(
+                "sluice_connections_refused_total",
+                "Client connections refused or closed at a cap: max_connections, per_client, unfinished_head_closed (the oldest connection still reading its first head, closed to make room)",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(refused_connections.clone()))?;
         let last_ok = IntGauge::new(
             "sluice_config_last_reload_successful",
             "Whether the last rebuild read every source object (1) or kept some last good objects (0)",
@@ -152,6 +169,9 @@ impl Metrics {
             generation,
             rebuilds,
             events,
+            connections: Arc::default(),
+            open_connections,
+            refused_connections,
             scrape: Arc::default(),
             last_ok,
             nginx_last_ok,
@@ -160,6 +180,11 @@ impl Metrics {
             propagation,
             fallback,
         })
+    }
+
+    /// The open connections and their caps, for the listeners to count in.
+    pub fn connections(&self) -> Arc<Connections> {
+        self.connections.clone()
     }
 
     /// The config propagation histogram, for the pipeline to observe.
@@ -186,6 +211,11 @@ impl Metrics {
         self.generation.set(pipeline.publisher().load().generation as i64);
         let rebuilds = pipeline.stats.rebuilds.load(Ordering::Relaxed);
         self.rebuilds.inc_by(rebuilds.saturating_sub(self.rebuilds.get()));
+        self.open_connections.set(self.connections.open() as i64);
+        for reason in Refusal::ALL {
+            let counter = self.refused_connections.with_label_values(&[reason.label()]);
+            counter.inc_by(self.connections.refused(reason).saturating_sub(counter.get()));
+        }
         for event in pingora_log::Event::ALL {
             let counter = self.events.with_label_values(&[event.label()]);
             counter.inc_by(pingora_log::total(event).saturating_sub(counter.get()));

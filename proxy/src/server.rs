@@ -123,7 +123,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     // heads use the ConfigMap's value, set per request by the router.
     options.header_read_timeout = Some(std::time::Duration::from_secs(60));
     http.server_options = Some(options);
-    let app = ProxyProtocolApp::new(http, publisher.clone());
+    let app = ProxyProtocolApp::new(http, publisher.clone(), metrics.connections(), threads);
     let mut proxy = Service::new("proxy".to_owned(), app);
     proxy.add_tcp(&args.http_addr);
     proxy.add_tls_with_settings(&args.https_addr, None, tls::listener_settings(resolver)?);

@@ -4,6 +4,7 @@
 mod e2e {
     mod auth;
     mod balancing;
+    mod connection_caps;
     mod edge;
     mod edge_security;
     mod headers;

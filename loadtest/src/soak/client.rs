@@ -126,7 +126,7 @@ pub fn tls(proxy: SocketAddr, host: &'static str, ca: Vec<u8>, stop: &AtomicBool
 }
 
 /// Sends `GET path` and reads the whole answer: (status, whether the connection stays open).
-fn exchange<S: Read + Write>(
+pub(crate) fn exchange<S: Read + Write>(
     stream: &mut BufReader<S>,
     host: &str,
     path: &str,
