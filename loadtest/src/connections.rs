@@ -44,27 +44,35 @@ pub fn run(args: &ConnsArgs) -> Result<()> {
         spawn(&mut nginx_cmd(&args.nginx, &run.join("origin.conf")), None, &run.join("origin.log"))?;
     wait_port(origin_port)?;
 
-    let (plain, tls, h2c) = (free_port()?, free_port()?, free_port()?);
-    std::fs::write(run.join("nginx.conf"), nginx_conf(&run, plain, tls, h2c, origin_port))?;
-    let nginx = spawn(&mut nginx_cmd(&args.nginx, &run.join("nginx.conf")), None, &run.join("nginx.log"))?;
     let manifests = run.join("manifests");
     std::fs::create_dir_all(&manifests)?;
     std::fs::write(manifests.join("routes.yaml"), routes(origin_port, &cert.pem(), &key.serialize_pem()))?;
-    let (http, https, admin) = (free_port()?, free_port()?, free_port()?);
-    let mut cmd = Command::new(&args.sluice);
-    cmd.arg("--manifests")
-        .arg(&manifests)
-        .args(["--http-addr", &format!("127.0.0.1:{http}"), "--https-addr", &format!("127.0.0.1:{https}")])
-        .args(["--admin-addr", &format!("127.0.0.1:{admin}"), "--threads", "1", "--disable-access-log"])
-        .args(["--shutdown-grace-period", "0s", "--shutdown-drain-timeout", "1s"])
-        .env("RUST_LOG", "warn");
-    let sluice = spawn(&mut cmd, None, &run.join("sluice.log")).context("starting sluice")?;
-    for port in [plain, tls, h2c, http, https] {
-        wait_port(port)?;
-    }
     let at = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
     let mut rows: Vec<(Kind, Cost, Cost)> = Vec::new();
+    // Each kind against fresh processes, so that one kind's freed memory is not the next one's
+    // baseline.
     for kind in Kind::ALL {
+        let (plain, tls, h2c) = (free_port()?, free_port()?, free_port()?);
+        std::fs::write(run.join("nginx.conf"), nginx_conf(&run, plain, tls, h2c, origin_port))?;
+        let nginx =
+            spawn(&mut nginx_cmd(&args.nginx, &run.join("nginx.conf")), None, &run.join("nginx.log"))?;
+        let (http, https, admin) = (free_port()?, free_port()?, free_port()?);
+        let mut cmd = Command::new(&args.sluice);
+        cmd.arg("--manifests")
+            .arg(&manifests)
+            .args([
+                "--http-addr",
+                &format!("127.0.0.1:{http}"),
+                "--https-addr",
+                &format!("127.0.0.1:{https}"),
+            ])
+            .args(["--admin-addr", &format!("127.0.0.1:{admin}"), "--threads", "1", "--disable-access-log"])
+            .args(["--shutdown-grace-period", "0s", "--shutdown-drain-timeout", "1s"])
+            .env("RUST_LOG", "warn");
+        let sluice = spawn(&mut cmd, None, &run.join("sluice.log")).context("starting sluice")?;
+        for port in [plain, tls, h2c, http, https] {
+            wait_port(port)?;
+        }
         let (n_addr, s_addr) = match kind {
             Kind::Idle | Kind::Slow => (at(plain), at(http)),
             Kind::Tls => (at(tls), at(https)),
@@ -75,19 +83,20 @@ pub fn run(args: &ConnsArgs) -> Result<()> {
         let s = conns::measure(pid(&sluice), kind, s_addr, HOST, args.count)
             .with_context(|| format!("sluice, {} connections", kind.name()))?;
         eprintln!(
-            "{:5} nginx {:6.1} KiB/conn   sluice {:6.1} KiB/conn (RSS {} -> {} -> {} KiB after close)",
+            "{:5} nginx {:6.1} KiB/conn   sluice {:6.1} KiB/conn (RSS {} -> {} -> {} KiB {} s after close)",
             kind.name(),
             n.kib_per_conn(),
             s.kib_per_conn(),
             s.before_kib,
             s.held_kib,
-            s.after_kib
+            s.after_kib,
+            conns::GIVE_BACK_WAIT.as_secs()
         );
         rows.push((kind, n, s));
     }
     let mut md = format!(
         "Resident memory per connection, {} connections per kind, one worker each:\n\n\
-         | connection | nginx KiB/conn | Sluice KiB/conn | Sluice RSS before / held / 2 s after close (MiB) |\n|---|---|---|---|\n",
+         | connection | nginx KiB/conn | Sluice KiB/conn | Sluice RSS before / held / 10 s after close (MiB) |\n|---|---|---|---|\n",
         args.count
     );
     for (kind, n, s) in &rows {

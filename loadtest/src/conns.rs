@@ -79,6 +79,9 @@ fn children(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// How long after the connections close the proxy's memory is read again (give-back).
+pub const GIVE_BACK_WAIT: Duration = Duration::from_secs(10);
+
 /// Bytes per connection of one kind against one proxy: RSS before, after `n` connections
 /// opened and held, after they closed.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -91,7 +94,7 @@ pub struct Cost {
     pub before_kib: u64,
     /// Proxy RSS with the connections held, KiB.
     pub held_kib: u64,
-    /// Proxy RSS a while after they closed, KiB.
+    /// Proxy RSS [`GIVE_BACK_WAIT`] after they closed, KiB.
     pub after_kib: u64,
 }
 
@@ -112,7 +115,7 @@ pub fn measure(pid: u32, kind: Kind, addr: SocketAddr, host: &str, n: usize) -> 
     std::thread::sleep(Duration::from_secs(1));
     let held_kib = tree_rss_kib(pid);
     drop(held);
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(GIVE_BACK_WAIT);
     let after_kib = tree_rss_kib(pid);
     Ok(Cost { kind, n, before_kib, held_kib, after_kib })
 }

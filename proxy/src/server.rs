@@ -122,6 +122,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     // arrive within ingress-nginx's default `client-header-timeout` of its first byte; later
     // heads use the ConfigMap's value, set per request by the router.
     options.header_read_timeout = Some(std::time::Duration::from_secs(60));
+    // An idle keep-alive connection waits for its next request holding only its stream (no
+    // session, header buffer or request future; see vendor/README.md).
+    options.idle_without_session = true;
     http.server_options = Some(options);
     let app = ProxyProtocolApp::new(http, publisher.clone(), metrics.connections(), threads);
     let mut proxy = Service::new("proxy".to_owned(), app);

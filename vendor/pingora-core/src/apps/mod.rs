@@ -109,6 +109,14 @@ pub struct HttpServerOptions {
     ///
     /// Default: `false` (such heads are repaired).
     pub strict_request_head: bool,
+
+    /// Between two requests of an HTTP/1 keep-alive connection, wait for the next request's
+    /// first byte (under the keep-alive timeout, or until shutdown) before creating its session,
+    /// so that an idle connection holds no session, header buffer or application future, only
+    /// its stream. Streams that cannot peek (TLS) keep waiting inside the session as before.
+    ///
+    /// Default: `false` (the next session is created at once and waits for its head).
+    pub idle_without_session: bool,
 }
 
 /// Settings persisted across HTTP/1.x keepalive requests on the same downstream connection.
@@ -321,49 +329,9 @@ where
             }
         }
         if h2c || matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
-            // create a shared connection digest
-            let digest = Arc::new(Digest {
-                ssl_digest: stream.get_ssl_digest(),
-                // TODO: log h2 handshake time
-                timing_digest: stream.get_timing_digest(),
-                proxy_digest: stream.get_proxy_digest(),
-                socket_digest: stream.get_socket_digest(),
-            });
-
-            let h2_options = self.h2_options();
-            let h2_conn = match server::handshake(stream, h2_options).await {
-                Err(e) => {
-                    error!("H2 handshake error {e}");
-                    return None;
-                }
-                Ok(c) => c,
-            };
-
-            // The accept-loop body — including the graceful-shutdown state
-            // machine — lives in `server::accept_downstream_sessions` so that
-            // the same code path is exercised by tests in `protocols::http::v2`.
-            let app = self.clone();
-            let shutdown_for_session = shutdown.clone();
-            let h2_idle_timeout = self.server_options().and_then(|o| o.h2_idle_timeout);
-            server::accept_downstream_sessions(
-                h2_conn,
-                digest,
-                shutdown.clone(),
-                h2_idle_timeout,
-                |h2_stream, guard| {
-                    let app = app.clone();
-                    let shutdown = shutdown_for_session.clone();
-                    pingora_runtime::current_handle().spawn(async move {
-                        // hold `guard` for the session's lifetime so the accept
-                        // loop's idle timeout sees this connection as busy.
-                        let _guard = guard;
-                        // Note, `PersistentSettings` not currently relevant for h2
-                        app.process_new_http(ServerSession::new_http2(h2_stream), &shutdown)
-                            .await;
-                    });
-                },
-            )
-            .await;
+            // Boxed, so that the future of every connection (HTTP/1 ones included) does not
+            // carry the HTTP/2 handshake and accept loop inline.
+            Box::pin(serve_h2(self, stream, shutdown)).await;
         } else if custom || matches!(stream.selected_alpn_proto(), Some(ALPN::Custom(_))) {
             return self.clone().process_custom_session(stream, shutdown).await;
         } else {
@@ -387,8 +355,17 @@ where
                     .and_then(|opts| opts.keepalive_request_limit),
             );
 
+            let idle_without_session = self
+                .server_options()
+                .is_some_and(|o| o.idle_without_session);
             let mut result = self.process_new_http(session, shutdown).await;
-            while let Some((stream, persistent_settings)) = result.map(|r| r.consume()) {
+            while let Some((mut stream, persistent_settings)) = result.map(|r| r.consume()) {
+                if idle_without_session
+                    && !wait_for_next_request(&mut stream, persistent_settings.as_ref(), shutdown)
+                        .await
+                {
+                    return None;
+                }
                 let mut session = ServerSession::new_http1(stream);
                 session.set_target_authority_wins(target_authority_wins);
                 session.set_strict_request_head(strict_request_head);
@@ -404,6 +381,99 @@ where
 
     async fn cleanup(&self) {
         self.http_cleanup().await;
+    }
+}
+
+/// Serves an HTTP/2 connection: the handshake, then every stream as its own task.
+async fn serve_h2<T>(app: &Arc<T>, stream: Stream, shutdown: &ShutdownWatch)
+where
+    T: HttpServerApp + Send + Sync + 'static,
+{
+    // create a shared connection digest
+    let digest = Arc::new(Digest {
+        ssl_digest: stream.get_ssl_digest(),
+        // TODO: log h2 handshake time
+        timing_digest: stream.get_timing_digest(),
+        proxy_digest: stream.get_proxy_digest(),
+        socket_digest: stream.get_socket_digest(),
+    });
+
+    let h2_options = app.h2_options();
+    let h2_conn = match server::handshake(stream, h2_options).await {
+        Err(e) => {
+            error!("H2 handshake error {e}");
+            return;
+        }
+        Ok(c) => c,
+    };
+
+    // The accept-loop body — including the graceful-shutdown state
+    // machine — lives in `server::accept_downstream_sessions` so that
+    // the same code path is exercised by tests in `protocols::http::v2`.
+    let app = app.clone();
+    let shutdown_for_session = shutdown.clone();
+    let h2_idle_timeout = app.server_options().and_then(|o| o.h2_idle_timeout);
+    server::accept_downstream_sessions(
+        h2_conn,
+        digest,
+        shutdown.clone(),
+        h2_idle_timeout,
+        |h2_stream, guard| {
+            let app = app.clone();
+            let shutdown = shutdown_for_session.clone();
+            pingora_runtime::current_handle().spawn(async move {
+                // hold `guard` for the session's lifetime so the accept
+                // loop's idle timeout sees this connection as busy.
+                let _guard = guard;
+                // Note, `PersistentSettings` not currently relevant for h2
+                app.process_new_http(ServerSession::new_http2(h2_stream), &shutdown)
+                    .await;
+            });
+        },
+    )
+    .await;
+}
+
+/// Waits for the first byte of the next request on a kept-alive HTTP/1 stream, under the
+/// keep-alive timeout; `false` when the connection should close (timeout, client gone, error,
+/// or the server shutting down). Returns `true` at once when bytes are already buffered for the
+/// next request or the stream cannot peek.
+async fn wait_for_next_request(
+    stream: &mut Stream,
+    settings: Option<&HttpPersistentSettings>,
+    shutdown: &ShutdownWatch,
+) -> bool {
+    let Some(settings) = settings else {
+        return true;
+    };
+    if settings.pipelined_prefix.is_some() {
+        return true;
+    }
+    if *shutdown.borrow() {
+        return false;
+    }
+    let mut shutdown = shutdown.clone();
+    let mut byte = [0u8; 1];
+    let peek = stream.try_peek(&mut byte);
+    let wait = async {
+        match settings.keepalive_timeout {
+            Some(seconds) if seconds > 0 => {
+                tokio::time::timeout(Duration::from_secs(seconds), peek)
+                    .await
+                    .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+            }
+            _ => peek.await,
+        }
+    };
+    tokio::select! {
+        peeked = wait => match peeked {
+            Ok(_) => true,
+            Err(e) => {
+                debug!("Keep-alive connection closed while idle: {e}");
+                false
+            }
+        },
+        _ = shutdown.changed() => false,
     }
 }
 

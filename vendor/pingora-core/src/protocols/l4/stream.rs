@@ -31,7 +31,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 #[cfg(target_os = "linux")]
 use tokio::io::Interest;
-use tokio::io::{self, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter, ReadBuf};
+use tokio::io::{self, AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter, ReadBuf};
 use tokio::net::TcpStream;
 #[cfg(unix)]
 use tokio::net::UnixStream;
@@ -186,6 +186,17 @@ impl RawStreamWrapper {
     #[cfg(target_os = "linux")]
     pub fn enable_rx_ts(&mut self, enable_rx_ts: bool) {
         self.enable_rx_ts = enable_rx_ts;
+    }
+
+    /// Whether the socket has bytes to read, without reading them (a virtual stream always
+    /// reports ready).
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &self.stream {
+            RawStream::Tcp(s) => s.poll_read_ready(cx),
+            #[cfg(unix)]
+            RawStream::Unix(s) => s.poll_read_ready(cx),
+            RawStream::Virtual(_) => Poll::Ready(Ok(())),
+        }
     }
 }
 
@@ -421,14 +432,14 @@ impl L4BufferSettings {
 /// The L4 buffers in front of a [`RawStreamWrapper`]: a read buffer over a write
 /// buffer, the same layering as tokio's [`BufStream`](tokio::io::BufStream).
 ///
-/// A zero read capacity leaves the read buffer out, because [`BufReader`] panics on
+/// A zero read capacity leaves the read buffer out, because [`tokio::io::BufReader`] panics on
 /// a zero capacity. Reads then go straight to the raw stream, as they did through
 /// an empty `BufReader`. [`BufWriter`] accepts a zero capacity and writes straight
 /// through.
 #[derive(Debug)]
 enum BufferedStream {
     UnbufferedRead(BufWriter<RawStreamWrapper>),
-    BufferedRead(BufReader<BufWriter<RawStreamWrapper>>),
+    BufferedRead(LazyBufReader),
 }
 
 impl BufferedStream {
@@ -437,21 +448,21 @@ impl BufferedStream {
         if read == 0 {
             BufferedStream::UnbufferedRead(writer)
         } else {
-            BufferedStream::BufferedRead(BufReader::with_capacity(read, writer))
+            BufferedStream::BufferedRead(LazyBufReader::new(read, writer))
         }
     }
 
     fn writer(&self) -> &BufWriter<RawStreamWrapper> {
         match self {
             BufferedStream::UnbufferedRead(writer) => writer,
-            BufferedStream::BufferedRead(reader) => reader.get_ref(),
+            BufferedStream::BufferedRead(reader) => &reader.inner,
         }
     }
 
     fn writer_mut(&mut self) -> &mut BufWriter<RawStreamWrapper> {
         match self {
             BufferedStream::UnbufferedRead(writer) => writer,
-            BufferedStream::BufferedRead(reader) => reader.get_mut(),
+            BufferedStream::BufferedRead(reader) => &mut reader.inner,
         }
     }
 
@@ -467,7 +478,92 @@ impl BufferedStream {
     fn into_inner(self) -> RawStreamWrapper {
         match self {
             BufferedStream::UnbufferedRead(writer) => writer.into_inner(),
-            BufferedStream::BufferedRead(reader) => reader.into_inner().into_inner(),
+            BufferedStream::BufferedRead(reader) => reader.inner.into_inner(),
+        }
+    }
+}
+
+/// The L4 read buffer, held only while it holds unread bytes: it is allocated when the socket
+/// is readable and a read smaller than the buffer asks for bytes, and freed as soon as it is
+/// drained. Reads behave as through [`tokio::io::BufReader`] of the same capacity (same reads of
+/// the socket, so the same system calls), but an idle connection, or one waiting for a slow
+/// client, holds no read buffer: with a 64 KB buffer per connection that is most of the memory
+/// of an idle connection. The allocator's per-thread free lists make the allocation cheap and
+/// keep the memory for the next connection that reads.
+#[derive(Debug)]
+struct LazyBufReader {
+    inner: BufWriter<RawStreamWrapper>,
+    capacity: usize,
+    buf: Option<Box<[std::mem::MaybeUninit<u8>]>>,
+    /// `buf[pos..filled]` holds unread bytes (initialized).
+    pos: usize,
+    filled: usize,
+}
+
+impl LazyBufReader {
+    fn new(capacity: usize, inner: BufWriter<RawStreamWrapper>) -> Self {
+        LazyBufReader {
+            inner,
+            capacity,
+            buf: None,
+            pos: 0,
+            filled: 0,
+        }
+    }
+
+    fn release(&mut self) {
+        self.buf = None;
+        self.pos = 0;
+        self.filled = 0;
+    }
+
+    /// Copies buffered bytes to `out`; frees the buffer when it is drained.
+    fn drain_into(&mut self, out: &mut ReadBuf<'_>) {
+        if let Some(buf) = &self.buf {
+            let n = (self.filled - self.pos).min(out.remaining());
+            // Safety: `buf[pos..filled]` was initialized by the read that filled it.
+            let bytes = unsafe {
+                &*(&buf[self.pos..self.pos + n] as *const [std::mem::MaybeUninit<u8>]
+                    as *const [u8])
+            };
+            out.put_slice(bytes);
+            self.pos += n;
+        }
+        if self.pos >= self.filled {
+            self.release();
+        }
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, out: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if self.pos < self.filled {
+            self.drain_into(out);
+            return Poll::Ready(Ok(()));
+        }
+        // A read at least as large as the buffer bypasses it, as with `BufReader`.
+        if out.remaining() >= self.capacity {
+            return Pin::new(&mut self.inner).poll_read(cx, out);
+        }
+        // Wait for bytes before taking memory for them.
+        futures::ready!(self.inner.get_ref().poll_read_ready(cx))?;
+        let capacity = self.capacity;
+        let buf = self
+            .buf
+            .get_or_insert_with(|| Box::new_uninit_slice(capacity));
+        let mut read = ReadBuf::uninit(&mut buf[..]);
+        match Pin::new(&mut self.inner).poll_read(cx, &mut read) {
+            Poll::Ready(Ok(())) => {
+                let n = read.filled().len();
+                self.pos = 0;
+                self.filled = n;
+                self.drain_into(out);
+                Poll::Ready(Ok(()))
+            }
+            other => {
+                // Readiness was stale (the read registered for the next wake-up) or the read
+                // failed: keep no buffer while waiting.
+                self.release();
+                other
+            }
         }
     }
 }
@@ -480,7 +576,7 @@ impl AsyncRead for BufferedStream {
     ) -> Poll<io::Result<()>> {
         match &mut *self {
             BufferedStream::UnbufferedRead(writer) => Pin::new(writer).poll_read(cx, buf),
-            BufferedStream::BufferedRead(reader) => Pin::new(reader).poll_read(cx, buf),
+            BufferedStream::BufferedRead(reader) => reader.poll_read(cx, buf),
         }
     }
 }
