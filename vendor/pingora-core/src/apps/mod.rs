@@ -113,7 +113,8 @@ pub struct HttpServerOptions {
     /// Between two requests of an HTTP/1 keep-alive connection, wait for the next request's
     /// first byte (under the keep-alive timeout, or until shutdown) before creating its session,
     /// so that an idle connection holds no session, header buffer or application future, only
-    /// its stream. Streams that cannot peek (TLS) keep waiting inside the session as before.
+    /// its stream. Streams that cannot wait for readability without reading (TLS) keep waiting
+    /// inside the session as before.
     ///
     /// Default: `false` (the next session is created at once and waits for its head).
     pub idle_without_session: bool,
@@ -453,12 +454,13 @@ async fn wait_for_next_request(
         return false;
     }
     let mut shutdown = shutdown.clone();
-    let mut byte = [0u8; 1];
-    let peek = stream.try_peek(&mut byte);
+    let peek = stream.wait_readable();
     let wait = async {
         match settings.keepalive_timeout {
             Some(seconds) if seconds > 0 => {
-                tokio::time::timeout(Duration::from_secs(seconds), peek)
+                // Pingora's timer, as the session's own keep-alive wait uses: a tokio timer
+                // per request would wake the runtime's driver (an eventfd write) each time.
+                pingora_timeout::timeout(Duration::from_secs(seconds), peek)
                     .await
                     .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
             }

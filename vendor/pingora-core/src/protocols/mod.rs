@@ -79,6 +79,12 @@ pub trait Peek {
     async fn try_peek(&mut self, _buf: &mut [u8]) -> std::io::Result<bool> {
         Ok(false)
     }
+
+    /// Wait until the stream has bytes to read (or is closed), without reading them.
+    /// Return `false` at once if waiting is not supported.
+    async fn wait_readable(&mut self) -> std::io::Result<bool> {
+        Ok(false)
+    }
 }
 
 use std::any::Any;

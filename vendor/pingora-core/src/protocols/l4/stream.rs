@@ -568,6 +568,16 @@ impl LazyBufReader {
     }
 }
 
+impl BufferedStream {
+    /// Ready when a read would not wait: buffered bytes, or a readable socket.
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            BufferedStream::BufferedRead(reader) if reader.pos < reader.filled => Poll::Ready(Ok(())),
+            _ => self.get_ref().poll_read_ready(cx),
+        }
+    }
+}
+
 impl AsyncRead for BufferedStream {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -844,6 +854,14 @@ impl Peek for Stream {
         self.read_exact(buf).await?;
         // rewind regardless of what is read
         self.rewind(buf);
+        Ok(true)
+    }
+
+    async fn wait_readable(&mut self) -> std::io::Result<bool> {
+        if !self.rewind_read_buf.is_empty() {
+            return Ok(true);
+        }
+        std::future::poll_fn(|cx| self.stream().poll_read_ready(cx)).await?;
         Ok(true)
     }
 }
