@@ -2,4 +2,5 @@
 //! measurement (`sluice-loadtest conns`), which the end-to-end tests also use.
 
 pub mod conns;
+pub mod process;
 pub mod soak;

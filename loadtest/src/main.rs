@@ -17,9 +17,8 @@ mod measure;
 mod report;
 mod scale;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -27,6 +26,7 @@ use clap::Parser;
 
 use crate::measure::{clock_ticks, tree_ticks, wrk};
 use crate::report::Row;
+pub(crate) use sluice_loadtest::process::{free_port, Proc};
 
 /// Side-by-side load test of Sluice and nginx.
 #[derive(Debug, Parser)]
@@ -127,29 +127,6 @@ fn soak(args: &SoakArgs) -> Result<()> {
         bail!("{} failed requests, {} changes not live", report.failed(), report.changes_not_live);
     }
     Ok(())
-}
-
-/// A child process stopped by PID when dropped: SIGTERM first (an nginx master then stops its
-/// workers), SIGKILL after 3 s.
-pub(crate) struct Proc(pub(crate) Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(3) {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-pub(crate) fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 pub(crate) fn wait_port(port: u16) -> Result<()> {
