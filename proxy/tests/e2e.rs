@@ -9,6 +9,7 @@ mod e2e {
     mod edge_security;
     mod headers;
     mod hot_swap;
+    mod idle;
     mod lint;
     mod manifests;
     mod mirror;
