@@ -9,8 +9,9 @@
 //! connections are counted in `sluice_connections_refused_total{reason}`. A refused connection
 //! is closed without an answer, as nginx does past `worker_connections`.
 //!
-//! Plain connections are counted from accept; TLS connections once their handshake is done
-//! (Pingora bounds the handshake itself, 60 s).
+//! Connections of one client address are counted while `max-connections-per-client` is set
+//! (those opened before it was set are not). Plain connections are counted from accept; TLS
+//! connections once their handshake is done (Pingora bounds the handshake itself, 60 s).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -75,6 +76,7 @@ pub struct Connections {
 #[derive(Debug)]
 pub struct Admitted {
     owner: Arc<Connections>,
+    /// The client address, when it was counted against `per_client`.
     client: Option<IpAddr>,
 }
 
@@ -109,28 +111,34 @@ impl Connections {
     /// Admits a new connection from `client` under `limits`, closing the oldest unfinished head
     /// to make room at the global cap; Err when it must be refused.
     pub fn admit(self: &Arc<Self>, client: Option<IpAddr>, limits: Limits) -> Result<Admitted, Refusal> {
-        let mut state = self.state();
-        if let Some(ip) = client.filter(|_| limits.per_client > 0) {
-            if state.per_client.get(&ip).copied().unwrap_or(0) >= limits.per_client {
-                drop(state);
-                self.count(Refusal::PerClient);
-                return Err(Refusal::PerClient);
+        // Clients are counted only while their cap is on, and the lock is taken only when a cap
+        // is in play: below the global cap with no per-client cap, admitting is one atomic add.
+        let counted = client.filter(|_| limits.per_client > 0);
+        let at_cap = limits.connections > 0 && self.open() >= limits.connections;
+        if counted.is_some() || at_cap {
+            let mut state = self.state();
+            if let Some(ip) = counted {
+                if state.per_client.get(&ip).copied().unwrap_or(0) >= limits.per_client {
+                    drop(state);
+                    self.count(Refusal::PerClient);
+                    return Err(Refusal::PerClient);
+                }
+            }
+            if at_cap {
+                let Some((_, oldest)) = state.heads.pop_first() else {
+                    drop(state);
+                    self.count(Refusal::MaxConnections);
+                    return Err(Refusal::MaxConnections);
+                };
+                oldest.notify_one();
+                self.count(Refusal::HeadEvicted);
+            }
+            if let Some(ip) = counted {
+                *state.per_client.entry(ip).or_default() += 1;
             }
         }
-        if limits.connections > 0 && self.open() >= limits.connections {
-            let Some((_, oldest)) = state.heads.pop_first() else {
-                drop(state);
-                self.count(Refusal::MaxConnections);
-                return Err(Refusal::MaxConnections);
-            };
-            oldest.notify_one();
-            self.count(Refusal::HeadEvicted);
-        }
-        if let Some(ip) = client {
-            *state.per_client.entry(ip).or_default() += 1;
-        }
         self.open.fetch_add(1, Ordering::Relaxed);
-        Ok(Admitted { owner: self.clone(), client })
+        Ok(Admitted { owner: self.clone(), client: counted })
     }
 
     /// Registers a connection that starts reading its first head, closing the oldest such

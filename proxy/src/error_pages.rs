@@ -19,29 +19,8 @@ use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request};
 use http_body_util::{BodyExt, Full};
 use sluice_controller::Endpoint;
 
+use crate::forwarding;
 use crate::subrequest::Subrequests;
-
-/// Client headers that are not passed to the error backend: hop-by-hop ones, the framing
-/// (recomputed for the body sent), and those ingress-nginx's location sets itself.
-const NOT_PASSED: [&str; 17] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-    "x-code",
-    "x-format",
-    "x-original-uri",
-    "x-namespace",
-    "x-ingress-name",
-    "x-service-name",
-    "x-service-port",
-    "x-request-id",
-    "host",
-];
 
 /// Largest error page accepted.
 const MAX_PAGE: usize = 1024 * 1024;
@@ -100,7 +79,9 @@ pub async fn fetch(client: &Subrequests, endpoint: Endpoint, ctx: &ErrorContext<
     let mut req = Request::builder().method(ctx.method.clone()).uri(uri);
     let headers = req.headers_mut()?;
     for (name, value) in ctx.headers {
-        if !NOT_PASSED.contains(&name.as_str()) {
+        // As every subrequest: no hop-by-hop headers, Host or Expect, and the body's framing is
+        // recomputed for the body sent. The X- headers below replace the client's (`insert`).
+        if !forwarding::not_for_subrequest(name, false) {
             headers.append(name, value.clone());
         }
     }
@@ -117,10 +98,12 @@ pub async fn fetch(client: &Subrequests, endpoint: Endpoint, ctx: &ErrorContext<
     set("x-service-name", ctx.service);
     set("x-service-port", ctx.service_port);
     set("x-request-id", ctx.request_id);
-    // nginx leaves out a header set to an empty value: no Accept, no X-Format.
-    if let Some(format) = ctx.format.filter(|f| !f.is_empty()) {
-        headers.insert(HeaderName::from_static("x-format"), format.clone());
-    }
+    // nginx leaves out a header set to an empty value: no Accept, no X-Format (not even the
+    // client's).
+    match ctx.format.filter(|f| !f.is_empty()) {
+        Some(format) => headers.insert(HeaderName::from_static("x-format"), format.clone()),
+        None => headers.remove("x-format"),
+    };
     let body = ctx.body.clone().unwrap_or_default();
     if !body.is_empty() {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));

@@ -52,6 +52,13 @@ fn refused(error: &HeaderError) {
     tracing::debug!(%error, "Connection closed: bad PROXY protocol header");
 }
 
+/// What a new connection is held to until its first request head is read.
+struct FirstHead {
+    limits: Limits,
+    timeout: std::time::Duration,
+    max: usize,
+}
+
 /// The HTTP application behind a PROXY protocol reader for plain connections, and the
 /// connection caps for all of them.
 pub struct ProxyProtocolApp<A> {
@@ -68,14 +75,19 @@ impl<A> ProxyProtocolApp<A> {
         ProxyProtocolApp { inner: Arc::new(inner), publisher, connections, threads }
     }
 
-    /// The caps in force now.
-    fn limits(&self) -> Limits {
+    /// The settings a new connection is held to, read once from the live table: its caps, and
+    /// `client-header-timeout` with the longest head for its first request.
+    fn settings(&self) -> FirstHead {
         let live = self.publisher.load();
         let s = &live.table.settings;
-        Limits {
-            connections: s.max_worker_connections.saturating_mul(self.threads),
-            per_client: s.max_connections_per_client,
-            unfinished_heads: s.max_unfinished_heads,
+        FirstHead {
+            limits: Limits {
+                connections: s.max_worker_connections.saturating_mul(self.threads),
+                per_client: s.max_connections_per_client,
+                unfinished_heads: s.max_unfinished_heads,
+            },
+            timeout: s.client_header_timeout,
+            max: s.header_total_max + s.header_line_max,
         }
     }
 
@@ -86,18 +98,13 @@ impl<A> ProxyProtocolApp<A> {
 
     /// Reads the first request head of a plain TCP connection under `client-header-timeout`
     /// and puts it back for Pingora to parse; `None` (close) when it does not arrive in time.
-    async fn wait_for_head(&self, mut stream: Stream, limits: Limits) -> Option<Stream> {
+    async fn wait_for_head(&self, mut stream: Stream, first: &FirstHead) -> Option<Stream> {
         if !stream.as_any().is::<L4Stream>() {
             return Some(stream);
         }
-        let slot = self.connections.reading_head(limits);
-        let (timeout, max) = {
-            let live = self.publisher.load();
-            let settings = &live.table.settings;
-            (settings.client_header_timeout, settings.header_total_max + settings.header_line_max)
-        };
+        let slot = self.connections.reading_head(first.limits);
         let head = tokio::select! {
-            head = crate::first_head::read(&mut stream, timeout, max) => head,
+            head = crate::first_head::read(&mut stream, first.timeout, first.max) => head,
             () = slot.evicted() => {
                 tracing::debug!("Connection closed: still reading its first head at the connection cap");
                 return None;
@@ -136,10 +143,10 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for ProxyProtocolApp<A> {
                 }
             }
         }
-        let limits = self.limits();
+        let first = self.settings();
         let client =
             stream.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
-        let _admitted = match self.connections.admit(client, limits) {
+        let _admitted = match self.connections.admit(client, first.limits) {
             Ok(admitted) => admitted,
             Err(reason) => {
                 tracing::debug!(client = ?client, reason = reason.label(), "Connection refused at its cap");
@@ -147,7 +154,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for ProxyProtocolApp<A> {
             }
         };
         if stream.get_ssl().is_none() {
-            stream = self.wait_for_head(stream, limits).await?;
+            stream = self.wait_for_head(stream, &first).await?;
         }
         let mut next = self.inner.process_new(stream, shutdown).await;
         while let Some(stream) = next {

@@ -83,6 +83,12 @@ pub fn method_label(method: &str) -> &str {
     KNOWN_METHODS.iter().find(|m| **m == method).copied().unwrap_or("OTHER")
 }
 
+/// Advances `counter` to `total`, a count kept by the code that counts (an atomic, so the
+/// request path never touches the registry); scrapes are serialised, so it moves once per count.
+fn catch_up(counter: &IntCounter, total: u64) {
+    counter.inc_by(total.saturating_sub(counter.get()));
+}
+
 impl Metrics {
     /// Creates and registers the metrics.
     pub fn new() -> prometheus::Result<Self> {
@@ -209,16 +215,14 @@ impl Metrics {
     pub fn encode(&self, pipeline: &Pipeline) -> Vec<u8> {
         let _scrape = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
         self.generation.set(pipeline.publisher().load().generation as i64);
-        let rebuilds = pipeline.stats.rebuilds.load(Ordering::Relaxed);
-        self.rebuilds.inc_by(rebuilds.saturating_sub(self.rebuilds.get()));
+        catch_up(&self.rebuilds, pipeline.stats.rebuilds.load(Ordering::Relaxed));
         self.open_connections.set(self.connections.open() as i64);
         for reason in Refusal::ALL {
             let counter = self.refused_connections.with_label_values(&[reason.label()]);
-            counter.inc_by(self.connections.refused(reason).saturating_sub(counter.get()));
+            catch_up(&counter, self.connections.refused(reason));
         }
         for event in pingora_log::Event::ALL {
-            let counter = self.events.with_label_values(&[event.label()]);
-            counter.inc_by(pingora_log::total(event).saturating_sub(counter.get()));
+            catch_up(&self.events.with_label_values(&[event.label()]), pingora_log::total(event));
         }
         let ok = i64::from(pipeline.stats.last_source_ok.load(Ordering::Relaxed));
         self.last_ok.set(ok);

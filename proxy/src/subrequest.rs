@@ -96,7 +96,7 @@ impl Subrequests {
 /// nginx's `proxy_ssl_verify off`: any certificate is accepted, but the handshake signatures are
 /// still checked, so the connection is encrypted to whoever holds the presented key.
 #[derive(Debug)]
-struct Unverified(Arc<CryptoProvider>);
+pub struct Unverified(pub Arc<CryptoProvider>);
 
 impl ServerCertVerifier for Unverified {
     fn verify_server_cert(

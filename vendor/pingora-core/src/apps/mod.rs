@@ -454,7 +454,7 @@ async fn wait_for_next_request(
         return false;
     }
     let mut shutdown = shutdown.clone();
-    let peek = stream.wait_readable();
+    let peek = std::future::poll_fn(|cx| stream.poll_wait_readable(cx));
     let wait = async {
         match settings.keepalive_timeout {
             Some(seconds) if seconds > 0 => {

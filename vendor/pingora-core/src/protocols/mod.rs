@@ -80,10 +80,13 @@ pub trait Peek {
         Ok(false)
     }
 
-    /// Wait until the stream has bytes to read (or is closed), without reading them.
-    /// Return `false` at once if waiting is not supported.
-    async fn wait_readable(&mut self) -> std::io::Result<bool> {
-        Ok(false)
+    /// Ready when the stream has bytes to read (or is closed), without reading them; `false`
+    /// at once if waiting is not supported. A poll method, so that waiting allocates nothing.
+    fn poll_wait_readable(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<bool>> {
+        std::task::Poll::Ready(Ok(false))
     }
 }
 

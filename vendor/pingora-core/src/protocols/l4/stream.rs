@@ -857,12 +857,11 @@ impl Peek for Stream {
         Ok(true)
     }
 
-    async fn wait_readable(&mut self) -> std::io::Result<bool> {
+    fn poll_wait_readable(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<bool>> {
         if !self.rewind_read_buf.is_empty() {
-            return Ok(true);
+            return Poll::Ready(Ok(true));
         }
-        std::future::poll_fn(|cx| self.stream().poll_read_ready(cx)).await?;
-        Ok(true)
+        self.stream().poll_read_ready(cx).map_ok(|()| true)
     }
 }
 

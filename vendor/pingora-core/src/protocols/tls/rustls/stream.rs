@@ -428,27 +428,29 @@ impl SslDigest {
     }
 }
 
-#[async_trait::async_trait]
 impl<S> Peek for TlsStream<S>
 where
-    S: Peek + Send,
+    S: Peek,
 {
     /// A server stream waits on its socket when rustls holds no plaintext, so that an idle
     /// keep-alive TLS connection can wait without an HTTP session
     /// (`HttpServerOptions::idle_without_session`).
-    async fn wait_readable(&mut self) -> std::io::Result<bool> {
+    fn poll_wait_readable(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<bool>> {
         let Some(RusTlsStream::Server(stream)) = self.tls.stream.as_mut() else {
-            return Ok(false);
+            return std::task::Poll::Ready(Ok(false));
         };
         let (io, conn) = stream.get_mut();
-        // Decrypted bytes (or an error to report) are there already: no wait.
+        // Decrypted bytes (or an error or closure to report) are there already: no wait.
         let waiting = conn
             .process_new_packets()
             .map(|state| state.plaintext_bytes_to_read() == 0 && !state.peer_has_closed())
             .unwrap_or(false);
         if !waiting {
-            return Ok(true);
+            return std::task::Poll::Ready(Ok(true));
         }
-        io.wait_readable().await
+        io.poll_wait_readable(cx)
     }
 }
