@@ -1,14 +1,28 @@
-//! One structured access-log event per request, on the `access` tracing target. The telemetry
-//! setup formats these as JSON lines into per-thread buffers ([`batch`]) that a flusher thread
-//! writes to stdout, so the request path neither blocks on I/O nor wakes another thread.
+//! One JSON access-log line per request, written by a purpose-built formatter ([`line`]) straight
+//! into per-thread buffers ([`batch`]) that a flusher thread writes to stdout, so the request
+//! path neither formats through `tracing` nor blocks on I/O nor wakes another thread.
 
 pub mod batch;
+pub mod line;
 
 use std::net::IpAddr;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
 
-/// The target the access log is written to (filter on it to route or silence the log).
+/// The `target` field every line carries (the name the log had as a `tracing` target).
 pub const TARGET: &str = "access";
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Turns the access log on or off (`--disable-access-log` leaves it off).
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
+/// Whether lines are written at all.
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
 
 /// The fields of one access-log line.
 #[derive(Debug)]
@@ -44,23 +58,8 @@ pub struct AccessEntry<'a> {
     pub error: Option<String>,
 }
 
-/// Writes `entry` as one event (nothing is formatted when the target is disabled).
+/// Writes `entry` as one line into the calling thread's buffer.
 pub fn write(entry: &AccessEntry<'_>) {
-    tracing::info!(
-        target: TARGET,
-        remote_addr = entry.remote_addr.map(tracing::field::display),
-        request_id = entry.request_id,
-        method = entry.method,
-        host = entry.host,
-        uri = entry.uri,
-        status = entry.status,
-        request_time = entry.duration.as_secs_f64(),
-        upstream_addr = entry.upstream.map(tracing::field::display),
-        namespace = entry.namespace,
-        ingress = entry.ingress,
-        service = entry.service,
-        route_target = entry.target,
-        attempts = entry.attempts,
-        error = entry.error.as_deref(),
-    );
+    let now = SystemTime::now();
+    batch::Batches::global().write_line(|out| line::format(entry, now, out));
 }

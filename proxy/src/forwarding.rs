@@ -3,17 +3,16 @@
 //! `X-Forwarded-Host`, `X-Forwarded-Port`, `X-Forwarded-Scheme`, `X-Scheme` and `X-Request-ID`
 //! are set; hop-by-hop headers are removed, except the pair that carries an Upgrade.
 
-use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use http::header::{self, HeaderName, HeaderValue};
-use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::http::{CaseHeaderName, RequestHeader, ResponseHeader};
 use pingora::Result;
 use sluice_controller::policy::HeaderTemplate;
 use sluice_controller::GlobalSettings;
 
 use crate::facts::RequestFacts;
-use crate::traffic;
+use crate::{text, traffic};
 
 /// What the proxy knows about the downstream side of one request.
 #[derive(Debug, Clone, Copy)]
@@ -39,21 +38,40 @@ pub struct Downstream<'a> {
     pub request_id: &'a str,
 }
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
-const X_FORWARDED_SCHEME: HeaderName = HeaderName::from_static("x-forwarded-scheme");
-const X_SCHEME: HeaderName = HeaderName::from_static("x-scheme");
+/// A header Sluice sets: its name, and the case it is sent in (ingress-nginx's configuration
+/// spells these in title case, and nginx sends them as spelled). Inserting one neither parses
+/// nor allocates a name.
+#[derive(Debug)]
+struct SetHeader(HeaderName, &'static str);
+
+impl SetHeader {
+    fn wire(&self) -> (HeaderName, CaseHeaderName) {
+        (self.0.clone(), CaseHeaderName::from_static(self.1))
+    }
+}
+
+const X_FORWARDED_FOR: SetHeader = SetHeader(HeaderName::from_static("x-forwarded-for"), "X-Forwarded-For");
+const X_REAL_IP: SetHeader = SetHeader(HeaderName::from_static("x-real-ip"), "X-Real-IP");
+const X_FORWARDED_PROTO: SetHeader =
+    SetHeader(HeaderName::from_static("x-forwarded-proto"), "X-Forwarded-Proto");
+const X_FORWARDED_HOST: SetHeader =
+    SetHeader(HeaderName::from_static("x-forwarded-host"), "X-Forwarded-Host");
+const X_FORWARDED_PORT: SetHeader =
+    SetHeader(HeaderName::from_static("x-forwarded-port"), "X-Forwarded-Port");
+const X_FORWARDED_SCHEME: SetHeader =
+    SetHeader(HeaderName::from_static("x-forwarded-scheme"), "X-Forwarded-Scheme");
+const X_SCHEME: SetHeader = SetHeader(HeaderName::from_static("x-scheme"), "X-Scheme");
 /// The request ID header.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_REQUEST_ID_WIRE: SetHeader = SetHeader(X_REQUEST_ID, "X-Request-ID");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 /// Rewrites `req` (the upstream copy of the request) with the forwarding headers.
 /// `upgrade` keeps `Connection: upgrade` and `Upgrade` so that WebSocket handshakes pass.
 pub fn apply(req: &mut RequestHeader, down: &Downstream<'_>, upgrade: bool) -> Result<()> {
+    // Room for every header set below, so that the header maps grow at most once.
+    req.reserve_headers(10)?;
     strip_hop_by_hop(req, upgrade)?;
     if req.headers.get(header::HOST).is_none() && !down.host.is_empty() {
         // HTTP/2 clients send :authority only; an HTTP/1.1 upstream needs Host.
@@ -61,48 +79,48 @@ pub fn apply(req: &mut RequestHeader, down: &Downstream<'_>, upgrade: bool) -> R
     }
     // One rendering of the client address serves X-Real-IP and, when it is the peer with
     // nothing before it (the common case), X-Forwarded-For.
-    let real_ip = down.client_ip.and_then(|ip| HeaderValue::try_from(ip.to_string()).ok());
+    let real_ip = down.client_ip.map(text::ip_header_value);
     if down.full_forwarded_for {
         if let Some(peer) = down.peer {
             let previous: Vec<&str> =
-                req.headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect();
+                req.headers.get_all(&X_FORWARDED_FOR.0).iter().filter_map(|v| v.to_str().ok()).collect();
             match (&real_ip, previous.is_empty()) {
                 (Some(ip), true) if down.client_ip == Some(peer) => {
-                    req.insert_header(X_FORWARDED_FOR, ip.clone())?
+                    req.insert_header(X_FORWARDED_FOR.wire(), ip.clone())?
                 }
-                (_, true) => req.insert_header(X_FORWARDED_FOR, peer.to_string())?,
+                (_, true) => req.insert_header(X_FORWARDED_FOR.wire(), text::ip_header_value(peer))?,
                 (_, false) => {
-                    req.insert_header(X_FORWARDED_FOR, format!("{}, {peer}", previous.join(", ")))?
+                    req.insert_header(X_FORWARDED_FOR.wire(), format!("{}, {peer}", previous.join(", ")))?
                 }
             }
         }
     } else if let Some(ip) = &real_ip {
-        req.insert_header(X_FORWARDED_FOR, ip.clone())?;
+        req.insert_header(X_FORWARDED_FOR.wire(), ip.clone())?;
     }
     if let Some(ip) = real_ip {
-        req.insert_header(X_REAL_IP, ip)?;
+        req.insert_header(X_REAL_IP.wire(), ip)?;
     }
-    let passed = |req: &RequestHeader, name: &HeaderName| {
-        down.trusted_forwarded.then(|| req.headers.get(name).cloned()).flatten()
+    let passed = |req: &RequestHeader, name: &SetHeader| {
+        down.trusted_forwarded.then(|| req.headers.get(&name.0).cloned()).flatten()
     };
     let proto = passed(req, &X_FORWARDED_PROTO).unwrap_or(HeaderValue::from_static(down.scheme));
-    req.insert_header(X_FORWARDED_SCHEME, proto.clone())?;
-    req.insert_header(X_SCHEME, proto.clone())?;
-    req.insert_header(X_FORWARDED_PROTO, proto)?;
+    req.insert_header(X_FORWARDED_SCHEME.wire(), proto.clone())?;
+    req.insert_header(X_SCHEME.wire(), proto.clone())?;
+    req.insert_header(X_FORWARDED_PROTO.wire(), proto)?;
     match passed(req, &X_FORWARDED_HOST) {
-        Some(host) => req.insert_header(X_FORWARDED_HOST, host)?,
-        None if !down.host.is_empty() => req.insert_header(X_FORWARDED_HOST, down.host)?,
+        Some(host) => req.insert_header(X_FORWARDED_HOST.wire(), host)?,
+        None if !down.host.is_empty() => req.insert_header(X_FORWARDED_HOST.wire(), down.host)?,
         None => {}
     }
     match passed(req, &X_FORWARDED_PORT) {
-        Some(port) => req.insert_header(X_FORWARDED_PORT, port)?,
+        Some(port) => req.insert_header(X_FORWARDED_PORT.wire(), port)?,
         None => {
             if let Some(port) = down.server_port {
-                req.insert_header(X_FORWARDED_PORT, port.to_string())?;
+                req.insert_header(X_FORWARDED_PORT.wire(), HeaderValue::from(port))?;
             }
         }
     }
-    req.insert_header(X_REQUEST_ID, down.request_id)?;
+    req.insert_header(X_REQUEST_ID_WIRE.wire(), down.request_id)?;
     Ok(())
 }
 
@@ -154,9 +172,7 @@ pub fn content_length(headers: &http::HeaderMap) -> Option<u64> {
 
 /// A new request ID: 32 lowercase hex digits, as nginx's `$request_id`.
 pub fn new_request_id() -> String {
-    let mut id = String::with_capacity(32);
-    let _ = write!(id, "{:016x}{:016x}", crate::traffic::random_u64(), crate::traffic::random_u64());
-    id
+    text::hex_id(crate::traffic::random_u64(), crate::traffic::random_u64())
 }
 
 /// nginx's `underscores_in_headers off` with `ignore_invalid_headers on`: request headers with an
@@ -278,6 +294,29 @@ mod tests {
         apply(&mut ws, &down(), true).expect("apply");
         assert_eq!(get(&ws, "upgrade"), Some("websocket"));
         assert_eq!(get(&ws, "connection"), Some("upgrade"));
+    }
+
+    #[test]
+    fn set_headers_go_out_in_the_case_nginx_sends() {
+        let mut req = request(&[("Host", "app.example.com"), ("x-custom", "1")]);
+        apply(&mut req, &down(), false).expect("apply");
+        let mut wire = Vec::new();
+        req.header_to_h1_wire(&mut wire);
+        let wire = String::from_utf8(wire).expect("ascii");
+        for line in [
+            "Host: app.example.com\r\n",
+            "x-custom: 1\r\n",
+            "X-Forwarded-For: 127.0.0.9\r\n",
+            "X-Real-IP: 127.0.0.9\r\n",
+            "X-Forwarded-Proto: http\r\n",
+            "X-Forwarded-Scheme: http\r\n",
+            "X-Scheme: http\r\n",
+            "X-Forwarded-Host: app.example.com\r\n",
+            "X-Forwarded-Port: 8080\r\n",
+            "X-Request-ID: abc\r\n",
+        ] {
+            assert!(wire.contains(line), "{line:?} in {wire}");
+        }
     }
 
     #[test]

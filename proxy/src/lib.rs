@@ -29,6 +29,7 @@ pub mod server;
 pub mod settings;
 pub mod subrequest;
 pub mod telemetry;
+pub mod text;
 pub mod tls;
 pub mod traffic;
 pub mod upstream;

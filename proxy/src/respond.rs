@@ -1,6 +1,8 @@
 //! Responses Sluice answers itself (404, 413, 503, redirects, CORS preflight) with a short
 //! plain-text body, and the error backend's pages it relays (`custom-http-errors`).
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use pingora::http::ResponseHeader;
@@ -60,5 +62,25 @@ impl Local {
             session.write_response_body(Some(self.body), true).await?;
         }
         Ok(())
+    }
+}
+
+/// nginx's `lingering_time`: the longest a refused request's body is read and thrown away.
+const LINGERING_TIME: Duration = Duration::from_secs(30);
+/// nginx's `lingering_timeout`: the longest wait for the next piece of it.
+const LINGERING_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// nginx's lingering close, after an answer sent before the request body was read (413): the
+/// rest of the body is read and thrown away (for at most 30 s, and 5 s between reads), so that a
+/// client still writing reads the answer instead of a connection reset. The connection is closed
+/// afterwards all the same.
+pub async fn linger(session: &mut Session) {
+    let deadline = tokio::time::Instant::now() + LINGERING_TIME;
+    loop {
+        let wait = deadline.saturating_duration_since(tokio::time::Instant::now()).min(LINGERING_TIMEOUT);
+        match tokio::time::timeout(wait, session.read_request_body()).await {
+            Ok(Ok(Some(_))) if !wait.is_zero() => {}
+            _ => return,
+        }
     }
 }

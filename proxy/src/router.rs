@@ -32,7 +32,7 @@ use crate::lifecycle::{InFlight, Lifecycle};
 use crate::limits::{ConnectionSlot, Limiter};
 use crate::metrics::{Metrics, RequestLabels};
 use crate::mirror::{self, MirrorBody};
-use crate::respond::Local;
+use crate::respond::{self, Local};
 use crate::subrequest::Subrequests;
 use crate::traffic::{self, Target};
 use crate::upstream::{self, Attempts};
@@ -293,6 +293,7 @@ impl ProxyHttp for Router {
                 // sends `Connection: close`).
                 session.set_keepalive(None);
                 Local::new(413, "413 request entity too large\n")?.send(session, hsts.as_ref()).await?;
+                respond::linger(session).await;
                 return Ok(true);
             }
         }
@@ -623,7 +624,7 @@ impl ProxyHttp for Router {
         };
         self.metrics.observe(&labels, elapsed.as_secs_f64());
         let logged = route.is_none_or(|r| r.policy.access_log);
-        if logged && tracing::enabled!(target: access_log::TARGET, tracing::Level::INFO) {
+        if logged && access_log::enabled() {
             access_log::write(&AccessEntry {
                 remote_addr: ctx.facts.client.or_else(|| client_ip(session)),
                 request_id: &ctx.request_id,

@@ -1,18 +1,18 @@
-//! Logging setup: human-readable logs on stderr (filtered by `RUST_LOG`, `info` by default),
-//! and the access log as JSON lines on stdout through the batching writer.
+//! Logging setup: human-readable logs on stderr (filtered by `RUST_LOG`, `info` by default);
+//! the access log (JSON lines on stdout, written by [`crate::access_log`]) is switched on here.
 //!
 //! Pingora's `log` records go through [`crate::pingora_log`], which logs normal events it reports
-//! as errors at DEBUG. Filters are static (`Targets`, `EnvFilter` directives) so that tracing caches each callsite's
+//! as errors at DEBUG. Filters are static (`EnvFilter` directives) so that tracing caches each callsite's
 //! interest, and Pingora's `log` records are capped at the same level before they are built.
 
 use std::io::IsTerminal;
 
 use tracing::level_filters::LevelFilter;
-use tracing_subscriber::filter::{EnvFilter, Targets};
+use tracing_subscriber::filter::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer;
 
-use crate::access_log::{self, batch::BatchWriter};
+use crate::access_log;
 
 /// Flushes buffered access-log lines when dropped (keep it alive for the life of the process).
 #[derive(Debug)]
@@ -26,22 +26,14 @@ impl Drop for FlushGuard {
 
 /// Installs the global subscriber and the `log` bridge.
 pub fn init(access_log: bool) -> FlushGuard {
-    let access_level = if access_log { LevelFilter::INFO } else { LevelFilter::OFF };
-    let access = tracing_subscriber::fmt::layer()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_writer(BatchWriter::new())
-        .with_filter(Targets::new().with_target(access_log::TARGET, access_level));
+    access_log::set_enabled(access_log);
     let env = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let max = env.max_level_hint().unwrap_or(LevelFilter::TRACE);
-    let env = env.add_directive(format!("{}=off", access_log::TARGET).parse().unwrap_or_default());
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_filter(env);
-    let subscriber = tracing_subscriber::registry().with(access).with(logs);
+    let subscriber = tracing_subscriber::registry().with(logs);
     if tracing::subscriber::set_global_default(subscriber).is_ok() {
         let log_max = match max.into_level() {
             None => log::LevelFilter::Off,

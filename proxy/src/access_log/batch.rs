@@ -1,4 +1,4 @@
-//! A batching writer for the access log: each thread appends its lines to a buffer of its own
+//! A batching writer for the access log: each thread writes its lines into a buffer of its own
 //! (an uncontended lock, no wakeup), and one flusher thread writes every buffer to stdout every
 //! 50 ms. A channel-based writer (tracing-appender) wakes its worker on every line, which on a
 //! busy proxy costs more than formatting the line.
@@ -8,8 +8,6 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-
-use tracing_subscriber::fmt::MakeWriter;
 
 /// A thread's buffer holds at most this much; beyond it (the flusher stalled) lines are dropped.
 const MAX_BUFFER: usize = 8 << 20;
@@ -25,7 +23,7 @@ pub struct Batches {
     dropped: AtomicU64,
 }
 
-static BATCHES: OnceLock<Arc<Batches>> = OnceLock::new();
+static BATCHES: OnceLock<Batches> = OnceLock::new();
 
 thread_local! {
     static LOCAL: RefCell<Option<Buffer>> = const { RefCell::new(None) };
@@ -37,21 +35,21 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Batches {
     /// The process-wide batches, with their flusher thread started on first use.
-    pub fn global() -> Arc<Batches> {
-        BATCHES
-            .get_or_init(|| {
-                let batches = Arc::new(Batches::default());
-                let flusher = batches.clone();
-                let _ = std::thread::Builder::new().name("access-log".into()).spawn(move || loop {
-                    std::thread::sleep(FLUSH_EVERY);
-                    flusher.flush();
-                });
-                batches
-            })
-            .clone()
+    pub fn global() -> &'static Batches {
+        BATCHES.get_or_init(|| {
+            let _ = std::thread::Builder::new().name("access-log".into()).spawn(|| loop {
+                std::thread::sleep(FLUSH_EVERY);
+                if let Some(batches) = BATCHES.get() {
+                    batches.flush();
+                }
+            });
+            Batches::default()
+        })
     }
 
-    fn append(&self, line: &[u8]) {
+    /// Lets `write` append one line to the calling thread's buffer; the line is taken back out
+    /// (and counted as dropped) if it brings the buffer over its bound.
+    pub fn write_line(&self, write: impl FnOnce(&mut Vec<u8>)) {
         LOCAL.with(|local| {
             let mut local = local.borrow_mut();
             let buffer = local.get_or_insert_with(|| {
@@ -60,10 +58,11 @@ impl Batches {
                 b
             });
             let mut buffer = lock(buffer);
-            if buffer.len() + line.len() > MAX_BUFFER {
+            let before = buffer.len();
+            write(&mut buffer);
+            if buffer.len() > MAX_BUFFER {
+                buffer.truncate(before);
                 self.dropped.fetch_add(1, Ordering::Relaxed);
-            } else {
-                buffer.extend_from_slice(line);
             }
         });
     }
@@ -94,46 +93,6 @@ pub fn flush() {
     }
 }
 
-/// The `MakeWriter` for the access-log layer.
-#[derive(Debug, Clone)]
-pub struct BatchWriter(Arc<Batches>);
-
-impl BatchWriter {
-    /// A writer into the process-wide batches.
-    pub fn new() -> Self {
-        BatchWriter(Batches::global())
-    }
-}
-
-impl Default for BatchWriter {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// Appends what the formatter writes to the calling thread's buffer.
-#[derive(Debug)]
-pub struct LineSink(Arc<Batches>);
-
-impl Write for LineSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.append(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for BatchWriter {
-    type Writer = LineSink;
-
-    fn make_writer(&'a self) -> LineSink {
-        LineSink(self.0.clone())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,7 +105,7 @@ mod tests {
                 let b = batches.clone();
                 std::thread::spawn(move || {
                     for i in 0..100 {
-                        b.append(format!("{t}:{i}\n").as_bytes());
+                        b.write_line(|out| out.extend_from_slice(format!("{t}:{i}\n").as_bytes()));
                     }
                 })
             })
@@ -166,5 +125,15 @@ mod tests {
             }
         }
         assert_eq!(batches.dropped(), 0);
+    }
+
+    #[test]
+    fn a_line_that_overflows_the_bound_is_dropped_whole() {
+        let batches = Batches::default();
+        batches.write_line(|out| out.extend_from_slice(b"kept\n"));
+        batches.write_line(|out| out.resize(out.len() + MAX_BUFFER, b'x'));
+        let kept: Vec<Vec<u8>> = lock(&batches.buffers).iter().map(|b| lock(b).clone()).collect();
+        assert_eq!(kept, vec![b"kept\n".to_vec()]);
+        assert_eq!(batches.dropped(), 1);
     }
 }

@@ -279,4 +279,21 @@ async fn proxy_body_size_answers_413() {
         tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.expect("in time").expect("read");
     let status_line = String::from_utf8_lossy(&buf[..n]);
     assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line}");
+
+    // Refused on its Content-Length, a body the client goes on sending is read and thrown away
+    // (nginx's lingering close), so the client's writes succeed and the connection then ends
+    // cleanly instead of with a reset that can destroy the 413 before the client reads it.
+    let mut s = tokio::net::TcpStream::connect(sluice.http).await.expect("connect");
+    let head = "POST /upload HTTP/1.1\r\nHost: small.test\r\nContent-Length: 65536\r\n\r\n";
+    s.write_all(head.as_bytes()).await.expect("write");
+    let n =
+        tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.expect("in time").expect("read");
+    let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    for _ in 0..16 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        s.write_all(&[b'z'; 4096]).await.expect("the body is still being read");
+    }
+    let end = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.expect("in time");
+    assert!(matches!(end, Ok(0)), "a clean close after the body, not {end:?}");
 }

@@ -42,8 +42,7 @@ pub mod authority;
 use authority::{raw_target_authority, RawTargetAuthority};
 
 mod case_header_name;
-use case_header_name::CaseHeaderName;
-pub use case_header_name::IntoCaseHeaderName;
+pub use case_header_name::{CaseHeaderName, IntoCaseHeaderName};
 
 pub mod prelude {
     pub use crate::RequestHeader;
@@ -237,6 +236,12 @@ impl RequestHeader {
         &'a N: 'a + AsHeaderName,
     {
         remove_header(self.header_name_map.as_mut(), &mut self.base.headers, name)
+    }
+
+    /// Makes room for `additional` more header names without growing the header map (and its
+    /// case map) again, for a caller about to insert several headers.
+    pub fn reserve_headers(&mut self, additional: usize) -> Result<()> {
+        reserve_headers(self.header_name_map.as_mut(), &mut self.base.headers, additional)
     }
 
     /// Write the header to the `buf` in HTTP/1.1 wire format.
@@ -880,13 +885,9 @@ fn append_header_value<T>(
     name: impl IntoCaseHeaderName,
     value: T,
 ) -> Result<bool> {
-    let case_header_name = name.into_case_header_name();
-    let header_name: HeaderName = case_header_name
-        .as_slice()
-        .try_into()
-        .or_err(InvalidHTTPHeader, "invalid header name")?;
+    let (header_name, case_header_name) = name.into_header_names(name_map.is_some())?;
     // store the original case in the map
-    if let Some(name_map) = name_map {
+    if let (Some(name_map), Some(case_header_name)) = (name_map, case_header_name) {
         // Use the non-panicking `try_append`: the infallible `append` calls
         // `.expect("size overflows MAX_SIZE")` internally, which would abort the
         // process if the case map ever exceeded `http`'s `MAX_SIZE` (1 << 15).
@@ -909,16 +910,34 @@ fn insert_header_value<T>(
     name: impl IntoCaseHeaderName,
     value: T,
 ) -> Result<()> {
-    let case_header_name = name.into_case_header_name();
-    let header_name: HeaderName = case_header_name
-        .as_slice()
-        .try_into()
-        .or_err(InvalidHTTPHeader, "invalid header name")?;
-    if let Some(name_map) = name_map {
+    let (header_name, case_header_name) = name.into_header_names(name_map.is_some())?;
+    if let (Some(name_map), Some(case_header_name)) = (name_map, case_header_name) {
         // store the original case in the map
         name_map.insert(header_name.clone(), case_header_name);
     }
     value_map.insert(header_name, value);
+    Ok(())
+}
+
+#[inline]
+fn reserve_headers<T>(
+    name_map: Option<&mut CaseMap>,
+    value_map: &mut HMap<T>,
+    additional: usize,
+) -> Result<()> {
+    let wanted = value_map.len().saturating_add(additional);
+    if wanted > value_map.capacity() {
+        value_map
+            .try_reserve(additional)
+            .or_err(InvalidHTTPHeader, "header value map size overflows MAX_SIZE")?;
+    }
+    if let Some(name_map) = name_map {
+        if wanted > name_map.capacity() {
+            name_map
+                .try_reserve(additional)
+                .or_err(InvalidHTTPHeader, "header name map size overflows MAX_SIZE")?;
+        }
+    }
     Ok(())
 }
 
@@ -1082,6 +1101,26 @@ fn case_header_iter<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reserving_headers_grows_both_maps_once() {
+        let mut req = RequestHeader::build("GET", b"/", Some(1)).unwrap();
+        req.append_header("X-A", "1").unwrap();
+        req.reserve_headers(10).unwrap();
+        let (values, names) = (
+            req.headers.capacity(),
+            req.header_name_map.as_ref().unwrap().capacity(),
+        );
+        assert!(values >= 11 && names >= 11);
+        for i in 0..10 {
+            req.insert_header(format!("X-{i}"), "v").unwrap();
+        }
+        assert_eq!(req.headers.capacity(), values);
+        assert_eq!(req.header_name_map.as_ref().unwrap().capacity(), names);
+        let mut wire = vec![];
+        req.header_to_h1_wire(&mut wire);
+        assert!(wire.starts_with(b"X-A: 1\r\n"));
+    }
 
     #[test]
     fn header_map_upper_bound() {

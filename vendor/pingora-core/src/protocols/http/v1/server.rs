@@ -381,7 +381,9 @@ impl HttpSession {
                             req.method.unwrap_or(""),
                             // we path httparse to allow unsafe bytes in the str
                             req.path.unwrap_or("").as_bytes(),
-                            Some(req.headers.len()),
+                            // Room for the headers a proxy adds (forwarding headers, a request
+                            // ID), so that adding them does not grow the header maps.
+                            Some(req.headers.len() + PROXY_HEADER_HEADROOM),
                         )?);
 
                         request_header.set_version(match req.version {
@@ -1827,6 +1829,11 @@ static REQUEST_LINE_REGEX: Lazy<Regex> =
 
 // the chars httparse considers illegal in URL
 // Almost https://url.spec.whatwg.org/#query-percent-encode-set + {}
+/// Header map slots reserved beyond a request's own headers: a proxy adds its forwarding
+/// headers and a request ID to the same header, and growing a header map (and its case map)
+/// rehashes every entry.
+const PROXY_HEADER_HEADROOM: usize = 10;
+
 const URI_ESC_CHARSET: &AsciiSet = &CONTROLS.add(b' ').add(b'<').add(b'>').add(b'"');
 
 fn escape_illegal_request_line(buf: &BytesMut) -> Option<BytesMut> {
