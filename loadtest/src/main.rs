@@ -13,6 +13,7 @@
 
 mod configs;
 mod connections;
+mod ir;
 mod measure;
 mod report;
 mod scale;
@@ -78,6 +79,8 @@ enum Mode {
     Soak(SoakArgs),
     /// Resident bytes per idle, slow, TLS and HTTP/2 connection, Sluice and nginx side by side.
     Conns(connections::ConnsArgs),
+    /// Instructions per request (callgrind): nginx, bare Pingora and Sluice side by side.
+    Ir(ir::IrArgs),
 }
 
 /// `sluice-loadtest soak` flags.
@@ -198,6 +201,7 @@ fn main() -> Result<()> {
     match &args.mode {
         Some(Mode::Soak(soak_args)) => return soak(soak_args),
         Some(Mode::Conns(conns_args)) => return connections::run(conns_args),
+        Some(Mode::Ir(ir_args)) => return ir::run(ir_args),
         None => {}
     }
     let run = args.out.join("run");

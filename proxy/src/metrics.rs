@@ -12,6 +12,8 @@ use prometheus::{
 };
 use sluice_controller::Pipeline;
 
+pub mod series;
+
 use crate::connections::{Connections, Refusal};
 use crate::pingora_log;
 
@@ -79,7 +81,7 @@ const KNOWN_METHODS: [&str; 16] = [
 ];
 
 /// The `method` label value for a request method.
-pub fn method_label(method: &str) -> &str {
+pub fn method_label(method: &str) -> &'static str {
     KNOWN_METHODS.iter().find(|m| **m == method).copied().unwrap_or("OTHER")
 }
 
@@ -198,12 +200,21 @@ impl Metrics {
         self.propagation.clone()
     }
 
-    /// Counts one finished request.
-    pub fn observe(&self, labels: &RequestLabels<'_>, seconds: f64) {
-        let method = method_label(labels.method);
-        let values = [labels.ingress, labels.namespace, labels.service, labels.status, method, labels.host];
-        self.requests.with_label_values(&values).inc();
-        self.duration.with_label_values(&values).observe(seconds);
+    /// Counts one finished request. With a `series` (the request matched a route), the handles
+    /// are found by that identity ([`series`]); the labels are hashed only without one.
+    pub fn observe(&self, labels: &RequestLabels<'_>, series: Option<series::SeriesKey>, seconds: f64) {
+        let values = || {
+            let method = method_label(labels.method);
+            [labels.ingress, labels.namespace, labels.service, labels.status, method, labels.host]
+        };
+        match series {
+            Some(key) => series::observe(&self.requests, &self.duration, key, values, seconds),
+            None => {
+                let values = values();
+                self.requests.with_label_values(&values).inc();
+                self.duration.with_label_values(&values).observe(seconds);
+            }
+        }
     }
 
     /// Counts one request served by a fallback Service.

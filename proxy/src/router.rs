@@ -30,7 +30,8 @@ use crate::facts::{request_uri, Facts};
 use crate::forwarding::{self, Downstream, X_REQUEST_ID};
 use crate::lifecycle::{InFlight, Lifecycle};
 use crate::limits::{ConnectionSlot, Limiter};
-use crate::metrics::{Metrics, RequestLabels};
+use crate::metrics::series::SeriesKey;
+use crate::metrics::{self, Metrics, RequestLabels};
 use crate::mirror::{self, MirrorBody};
 use crate::respond::{self, Local};
 use crate::subrequest::Subrequests;
@@ -622,7 +623,17 @@ impl ProxyHttp for Router {
             method: req.method.as_str(),
             host,
         };
-        self.metrics.observe(&labels, elapsed.as_secs_f64());
+        let series = match (&ctx.live, route) {
+            (Some(live), Some(route)) => Some(SeriesKey {
+                generation: live.generation,
+                route: std::ptr::from_ref(route) as usize,
+                backend: ctx.backend.as_ref().map_or(0, |b| Arc::as_ptr(b) as usize),
+                status,
+                method: metrics::method_label(req.method.as_str()),
+            }),
+            _ => None,
+        };
+        self.metrics.observe(&labels, series, elapsed.as_secs_f64());
         let logged = route.is_none_or(|r| r.policy.access_log);
         if logged && access_log::enabled() {
             access_log::write(&AccessEntry {

@@ -40,7 +40,7 @@ pub fn hex_id(high: u64, low: u64) -> String {
     for (i, digit) in id.iter_mut().enumerate() {
         *digit = HEX[((n >> (124 - 4 * i)) & 15) as usize];
     }
-    id.iter().map(|&b| char::from(b)).collect()
+    String::from_utf8(id.to_vec()).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -72,7 +72,13 @@ impl Batches {
         let buffers: Vec<Buffer> = lock(&self.buffers).clone();
         let mut out = std::io::stdout().lock();
         for buffer in buffers {
-            let chunk = std::mem::take(&mut *lock(&buffer));
+            // The thread gets a buffer of the same size back, so it does not grow it again
+            // from empty (a copy per doubling) after every flush.
+            let chunk = {
+                let mut buffer = lock(&buffer);
+                let capacity = buffer.capacity().min(MAX_BUFFER);
+                std::mem::replace(&mut *buffer, Vec::with_capacity(capacity))
+            };
             if !chunk.is_empty() {
                 let _ = out.write_all(&chunk);
             }

@@ -64,35 +64,53 @@ fn string_field(out: &mut Vec<u8>, name: &str, value: &str) {
     out.push(b'"');
 }
 
-/// The JSON string escape: `"`, `\` and control characters; runs of plain bytes are copied whole.
-/// Client-sent text (host, URI) cannot break out of its field or the line.
+/// The JSON string escape: `"`, `\\`, DEL and control characters; runs of plain bytes are copied
+/// whole. Client-sent text (host, URI) cannot break out of its field or the line.
 fn escaped(value: &str, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = value.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b >= 0x20 && b != b'"' && b != b'\\' && b != 0x7f {
+    for (at, &b) in bytes.iter().enumerate() {
+        if PLAIN[usize::from(b)] {
             continue;
         }
-        out.extend_from_slice(&bytes[start..i]);
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            _ => out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(b >> 4)],
-                HEX[usize::from(b & 15)],
-            ]),
+        if let Some((escape, len)) = escape(b) {
+            out.extend_from_slice(&bytes[start..at]);
+            out.extend_from_slice(&escape[..len]);
+            start = at + 1;
         }
-        start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
+}
+
+/// Which bytes go into a JSON string as they are.
+static PLAIN: [bool; 256] = {
+    let mut plain = [true; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        plain[b] = false;
+        b += 1;
+    }
+    plain[b'"' as usize] = false;
+    plain[b'\\' as usize] = false;
+    plain[0x7f] = false;
+    plain
+};
+
+/// The escape for one byte, if it needs one: the bytes and how many of them are used.
+fn escape(b: u8) -> Option<([u8; 6], usize)> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let short = |c: u8| Some(([b'\\', c, 0, 0, 0, 0], 2));
+    match b {
+        b'"' => short(b'"'),
+        b'\\' => short(b'\\'),
+        b'\n' => short(b'n'),
+        b'\r' => short(b'r'),
+        b'\t' => short(b't'),
+        0..=0x1f | 0x7f => {
+            Some(([b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]], 6))
+        }
+        _ => None,
+    }
 }
 
 fn socket_addr(addr: SocketAddr, out: &mut Vec<u8>) {
@@ -241,6 +259,35 @@ mod tests {
         let none = AccessEntry { remote_addr: None, upstream: None, ..entry() };
         let v = line(&none, UNIX_EPOCH);
         assert!(v.get("remote_addr").is_none() && v.get("upstream_addr").is_none());
+    }
+
+    #[test]
+    fn every_byte_is_escaped_by_the_byte_rule_wherever_it_stands() {
+        let reference = |text: &str| {
+            let mut out = Vec::new();
+            for &b in text.as_bytes() {
+                match escape(b) {
+                    Some((e, n)) => out.extend_from_slice(&e[..n]),
+                    None => out.push(b),
+                }
+            }
+            out
+        };
+        for b in 0..=0x7fu8 {
+            for len in 0..20 {
+                for at in 0..len {
+                    let mut text = vec![b'a'; len];
+                    text[at] = b;
+                    let text = String::from_utf8(text).expect("ascii");
+                    let mut out = Vec::new();
+                    escaped(&text, &mut out);
+                    assert_eq!(out, reference(&text), "{b:#x} at {at} of {len}");
+                }
+            }
+        }
+        let mut out = Vec::new();
+        escaped("päth/ünïcode/\u{80}\u{ff}é", &mut out);
+        assert_eq!(out, "päth/ünïcode/\u{80}\u{ff}é".as_bytes());
     }
 
     #[test]
