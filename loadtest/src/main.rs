@@ -1,8 +1,11 @@
-//! `sluice-loadtest`: runs Sluice and nginx side by side on the same origin and routes, and
-//! reports CPU-us per request (process CPU from /proc divided by requests served), requests per
-//! second, p50/p99 latency and errors, per cell: worker threads, keepalive or a new connection
-//! per request, client connections, and table size. Every run is bounded by `--duration`.
+//! `sluice-loadtest`: runs nginx, bare Pingora (`bare-pingora`, built from this workspace) and
+//! Sluice side by side on the same origin and routes, and reports CPU-us per request (process
+//! CPU from /proc divided by requests served, split into user and kernel time), system calls per
+//! request (perf, where available), requests per second, p50/p99 latency at saturation and at
+//! half of it, and errors, per cell: worker threads, keepalive or a new connection per request,
+//! client connections, and table size. Every run is bounded by `--duration`.
 //!
+//! `sluice-loadtest ir` counts instructions per request under callgrind (see [`ir`]);
 //! `sluice-loadtest conns` measures resident bytes per held connection (see
 //! [`sluice_loadtest::conns`]); `sluice-loadtest soak` runs the soak (see [`sluice_loadtest::soak`]): steady load
 //! while N configuration changes land, reporting failed requests, propagation and memory.
@@ -11,6 +14,7 @@
 //! `<out>/cpu_us_per_request.svg`. Needs `nginx` and `wrk` (Debian packages) and a release
 //! `sluice`; `loadtest/run.sh` installs and builds them.
 
+mod cells;
 mod configs;
 mod connections;
 mod ir;
@@ -25,7 +29,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 
-use crate::measure::{clock_ticks, tree_ticks, wrk};
 use crate::report::Row;
 pub(crate) use sluice_loadtest::process::{free_port, Proc};
 
@@ -42,9 +45,19 @@ struct Args {
     /// The nginx binary.
     #[arg(long, default_value = "nginx")]
     nginx: PathBuf,
+    /// The bare Pingora binary (`bare-pingora`, built from this workspace): the third column.
+    #[arg(long, default_value = "target/release/bare-pingora")]
+    bare: PathBuf,
     /// The wrk binary.
     #[arg(long, default_value = "wrk")]
     wrk: PathBuf,
+    /// Measurements per cell and proxy, interleaved (nginx, Pingora, Sluice, nginx, ...); the
+    /// run with the median CPU per request is reported.
+    #[arg(long, default_value_t = 1)]
+    repeats: usize,
+    /// Also measure p50/p99 latency at half of each proxy's saturated rate (keep-alive cells).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    half_load: bool,
     /// Seconds of load per cell and proxy.
     #[arg(long, default_value_t = 3)]
     duration: u64,
@@ -158,6 +171,7 @@ pub(crate) fn spawn(cmd: &mut Command, pin: Option<&str>, log: &Path) -> Result<
         Some(cpus) => {
             let mut t = Command::new("taskset");
             t.args(["-c", cpus]).arg(cmd.get_program()).args(cmd.get_args());
+            t.envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))));
             t
         }
         None => std::mem::replace(cmd, Command::new("true")),
@@ -175,25 +189,6 @@ pub(crate) fn nginx_cmd(bin: &Path, conf: &Path) -> Command {
 
 fn nginx(args: &Args, conf: &Path, pin: Option<&str>, log: &Path) -> Result<Proc> {
     spawn(&mut nginx_cmd(&args.nginx, conf), pin, log)
-}
-
-fn measure(
-    args: &Args,
-    proxy: &Proc,
-    port: u16,
-    host: &str,
-    conns: usize,
-    close: bool,
-    pin: Option<&str>,
-) -> Result<(f64, measure::WrkResult)> {
-    let url = format!("http://127.0.0.1:{port}/");
-    // Warm up (connections, pools), then measure.
-    wrk(&args.wrk, &url, host, conns, 1, close, pin)?;
-    let before = tree_ticks(proxy.0.id());
-    let result = wrk(&args.wrk, &url, host, conns, args.duration, close, pin)?;
-    let used = (tree_ticks(proxy.0.id()) - before) as f64 / clock_ticks();
-    let per_req = if result.requests > 0 { used * 1e6 / result.requests as f64 } else { f64::NAN };
-    Ok((per_req, result))
 }
 
 fn main() -> Result<()> {
@@ -220,11 +215,18 @@ fn main() -> Result<()> {
             let host = configs::request_host(ingresses);
             let manifests = run.join(format!("manifests-{ingresses}"));
             configs::manifests(&manifests, ingresses, origin_port)?;
-            let (nginx_port, sluice_port, admin_port, tls_port) =
-                (free_port()?, free_port()?, free_port()?, free_port()?);
+            let (nginx_port, sluice_port, admin_port, tls_port, bare_port) =
+                (free_port()?, free_port()?, free_port()?, free_port()?, free_port()?);
             let conf = run.join(format!("proxy-{workers}-{ingresses}.conf"));
             std::fs::write(&conf, configs::proxy_conf(&run, nginx_port, origin_port, workers, ingresses))?;
             let nginx_proxy = nginx(&args, &conf, proxy_cpus, &run.join("nginx-proxy.log"))?;
+            let mut bare_cmd = Command::new(&args.bare);
+            bare_cmd
+                .env("LISTEN", format!("127.0.0.1:{bare_port}"))
+                .env("UPSTREAM", format!("127.0.0.1:{origin_port}"))
+                .env("THREADS", workers.to_string());
+            let bare = spawn(&mut bare_cmd, proxy_cpus, &run.join("bare-pingora.log"))
+                .with_context(|| format!("starting {}", args.bare.display()))?;
             let mut sluice_cmd = Command::new(&args.sluice);
             sluice_cmd
                 .arg("--manifests")
@@ -238,24 +240,35 @@ fn main() -> Result<()> {
             // The access log stays on: its JSON lines go to this file.
             let sluice = spawn(&mut sluice_cmd, proxy_cpus, &run.join("sluice-access.log"))
                 .with_context(|| format!("starting {}", args.sluice.display()))?;
-            wait_port(nginx_port)?;
-            wait_port(sluice_port)?;
+            for port in [nginx_port, bare_port, sluice_port] {
+                wait_port(port)?;
+            }
+            let proxies = [
+                ("nginx", &nginx_proxy, nginx_port),
+                ("pingora", &bare, bare_port),
+                ("sluice", &sluice, sluice_port),
+            ];
             for mode in &args.modes {
                 let close = mode == "close";
                 for &conns in &args.conns {
-                    for (name, proc_, port) in
-                        [("nginx", &nginx_proxy, nginx_port), ("sluice", &sluice, sluice_port)]
-                    {
-                        let (cpu, result) = measure(&args, proc_, port, &host, conns, close, other_cpus)?;
-                        eprintln!("{name:6} workers={workers} {mode:9} c={conns:<5} ingresses={ingresses:<6} cpu_us/req={cpu:.1} rps={:.0} errors={}", result.rps, result.errors);
+                    let cell = cells::Cell { host: &host, conns, close, client_cpus: other_cpus, run: &run };
+                    for (name, m) in cells::measure_interleaved(&args, &cell, &proxies)? {
+                        eprintln!(
+                            "{name:7} workers={workers} {mode:9} c={conns:<5} ingresses={ingresses:<6} cpu_us/req={:.1} (user {:.1}, kernel {:.1}) rps={:.0} errors={}",
+                            m.cpu_us, m.user_us, m.kernel_us, m.wrk.rps, m.wrk.errors
+                        );
                         rows.push(Row {
                             proxy: name.into(),
                             workers,
                             mode: mode.clone(),
                             conns,
                             ingresses,
-                            cpu_us_per_req: cpu,
-                            wrk: result,
+                            cpu_us_per_req: m.cpu_us,
+                            user_us_per_req: m.user_us,
+                            kernel_us_per_req: m.kernel_us,
+                            syscalls_per_req: m.syscalls,
+                            wrk: m.wrk,
+                            half_load_ms: m.half_load_ms,
                         });
                     }
                 }

@@ -5,25 +5,62 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-/// CPU ticks (utime + stime) of `pid` and all its descendants.
-pub fn tree_ticks(pid: u32) -> u64 {
-    let mut pids = vec![pid];
-    let mut i = 0;
-    while i < pids.len() {
-        pids.extend(children(pids[i]));
-        i += 1;
-    }
-    pids.iter().map(|p| ticks(*p)).sum()
-}
-
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = stat.rsplit_once(')')?.1;
     Some(after.split_whitespace().map(str::to_owned).collect())
 }
 
-fn ticks(pid: u32) -> u64 {
-    stat_fields(pid).map_or(0, |f| f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0))
+/// User and system CPU ticks of one process (utime, stime).
+fn split_ticks(pid: u32) -> (u64, u64) {
+    stat_fields(pid).map_or((0, 0), |f| (f[11].parse().unwrap_or(0), f[12].parse().unwrap_or(0)))
+}
+
+/// `pid` and all its descendants.
+fn tree(pid: u32) -> Vec<u32> {
+    let mut pids = vec![pid];
+    let mut i = 0;
+    while i < pids.len() {
+        pids.extend(children(pids[i]));
+        i += 1;
+    }
+    pids
+}
+
+/// User and system CPU ticks of `pid` and all its descendants.
+pub fn tree_split_ticks(pid: u32) -> (u64, u64) {
+    tree(pid).iter().map(|p| split_ticks(*p)).fold((0, 0), |(u, s), (du, ds)| (u + du, s + ds))
+}
+
+/// System calls of a process counted by `perf stat` (the `raw_syscalls:sys_enter` tracepoint)
+/// while it runs; `None` where perf is missing or not permitted.
+pub struct Syscalls(Option<std::process::Child>);
+
+impl Syscalls {
+    /// Starts counting the system calls of `pid` and its descendants (every thread; nginx's
+    /// workers are its master's children).
+    pub fn start(pid: u32) -> Self {
+        let pids: Vec<String> = tree(pid).iter().map(u32::to_string).collect();
+        let child = Command::new("perf")
+            .args(["stat", "-x", ",", "-e", "raw_syscalls:sys_enter", "-p", &pids.join(",")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .ok();
+        // perf attaches asynchronously; give it a moment before the load starts.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        Syscalls(child)
+    }
+
+    /// Stops counting and returns the count.
+    pub fn finish(self) -> Option<u64> {
+        let mut child = self.0?;
+        let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+        let mut err = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut()?, &mut err).ok()?;
+        let _ = child.wait();
+        err.lines().find(|l| l.contains("raw_syscalls:sys_enter"))?.split(',').next()?.trim().parse().ok()
+    }
 }
 
 fn children(pid: u32) -> Vec<u32> {
@@ -71,17 +108,28 @@ fn ms(v: &str) -> f64 {
     }
 }
 
-/// Runs wrk (pinned with `taskset` when `cpus` is given) for `seconds` and parses its output.
-pub fn wrk(
-    wrk: &Path,
-    url: &str,
-    host: &str,
-    conns: usize,
-    seconds: u64,
-    close: bool,
-    cpus: Option<&str>,
-) -> Result<WrkResult> {
-    let mut cmd = match cpus {
+/// One wrk run: where, how many connections, for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct Load<'a> {
+    /// The URL.
+    pub url: &'a str,
+    /// The Host header.
+    pub host: &'a str,
+    /// Connections.
+    pub conns: usize,
+    /// Seconds.
+    pub seconds: u64,
+    /// `Connection: close` on every request.
+    pub close: bool,
+    /// CPUs to pin wrk to.
+    pub cpus: Option<&'a str>,
+    /// A wrk Lua script (for example a `delay()` to pace requests).
+    pub script: Option<&'a Path>,
+}
+
+/// Runs wrk (pinned with `taskset` when `load.cpus` is given) and parses its output.
+pub fn wrk(wrk: &Path, load: &Load<'_>) -> Result<WrkResult> {
+    let mut cmd = match load.cpus {
         Some(c) => {
             let mut t = Command::new("taskset");
             t.args(["-c", c]).arg(wrk);
@@ -91,15 +139,19 @@ pub fn wrk(
     };
     cmd.args([
         "-t1",
-        &format!("-c{conns}"),
-        &format!("-d{seconds}s"),
+        &format!("-c{}", load.conns),
+        &format!("-d{}s", load.seconds),
         "--latency",
         "-H",
-        &format!("Host: {host}"),
+        &format!("Host: {}", load.host),
     ]);
-    if close {
+    if load.close {
         cmd.args(["-H", "Connection: close"]);
     }
+    if let Some(script) = load.script {
+        cmd.arg("-s").arg(script);
+    }
+    let url = load.url;
     let out = cmd.arg(url).output().with_context(|| format!("running {}", wrk.display()))?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {

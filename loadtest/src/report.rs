@@ -19,8 +19,16 @@ pub struct Row {
     pub ingresses: usize,
     /// CPU-us of the proxy (process tree) per completed request.
     pub cpu_us_per_req: f64,
-    /// wrk's figures.
+    /// The user-space part of it.
+    pub user_us_per_req: f64,
+    /// The kernel part of it.
+    pub kernel_us_per_req: f64,
+    /// System calls per request (`perf stat`), where perf could count them.
+    pub syscalls_per_req: Option<f64>,
+    /// wrk's figures at saturation.
     pub wrk: WrkResult,
+    /// p50 and p99 latency in ms at half the saturated rate (keep-alive cells).
+    pub half_load_ms: Option<(f64, f64)>,
 }
 
 impl Row {
@@ -29,49 +37,57 @@ impl Row {
     }
 }
 
-/// The Markdown table, with the Sluice/nginx ratio per cell.
+/// The Markdown table: per cell, nginx, bare Pingora and Sluice, with Sluice's CPU per request
+/// over each of the other two.
 pub fn markdown(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| workers | client | conns | ingresses | proxy | CPU-us/req | RPS | p50 ms | p99 ms | errors | Sluice/nginx CPU |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| workers | client | conns | ingresses | proxy | CPU-us/req | user | kernel | syscalls/req | RPS | p50 ms | p99 ms | p50 ms at half load | p99 ms at half load | errors | Sluice/nginx CPU | Sluice/Pingora CPU |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
+    let cpu_of = |proxy: &str, cell: &str| {
+        rows.iter().find(|n| n.proxy == proxy && n.cell() == cell).map(|n| n.cpu_us_per_req)
+    };
     for r in rows {
-        let ratio = if r.proxy == "sluice" {
-            rows.iter()
-                .find(|n| n.proxy == "nginx" && n.cell() == r.cell())
-                .map_or(String::new(), |n| format!("{:.2}", r.cpu_us_per_req / n.cpu_us_per_req))
-        } else {
-            String::new()
+        let ratio = |base: &str| match (r.proxy.as_str(), cpu_of(base, &r.cell())) {
+            ("sluice", Some(b)) => format!("{:.2}", r.cpu_us_per_req / b),
+            _ => String::new(),
         };
+        let opt = |v: Option<f64>| v.map_or(String::from("-"), |v| format!("{v:.2}"));
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {:.1} | {:.0} | {:.2} | {:.2} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} | {} |",
             r.workers,
             r.mode,
             r.conns,
             r.ingresses,
             r.proxy,
             r.cpu_us_per_req,
+            r.user_us_per_req,
+            r.kernel_us_per_req,
+            opt(r.syscalls_per_req),
             r.wrk.rps,
             r.wrk.p50_ms,
             r.wrk.p99_ms,
+            opt(r.half_load_ms.map(|h| h.0)),
+            opt(r.half_load_ms.map(|h| h.1)),
             r.wrk.errors,
-            ratio
+            ratio("nginx"),
+            ratio("pingora"),
         );
     }
     out
 }
 
-/// A grouped bar chart: one group per cell, Sluice and nginx side by side.
+/// A grouped bar chart: one group per cell, Sluice, bare Pingora and nginx side by side.
 pub fn svg(rows: &[Row]) -> String {
     let mut cells: Vec<String> = rows.iter().map(Row::cell).collect();
     cells.dedup();
     let max = rows.iter().map(|r| r.cpu_us_per_req).fold(1.0f64, f64::max);
     let (bar, gap, height, left, top) = (18.0, 16.0, 300.0, 60.0, 30.0);
-    let width = left + cells.len() as f64 * (2.0 * bar + gap) + 20.0;
+    let width = left + cells.len() as f64 * (3.0 * bar + gap) + 20.0;
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"10\">\n\
-         <text x=\"{left}\" y=\"18\" font-size=\"13\">CPU-us per request (lower is better): Sluice (blue) vs nginx (grey)</text>\n",
+         <text x=\"{left}\" y=\"18\" font-size=\"13\">CPU-us per request (lower is better): Sluice (blue), bare Pingora (orange), nginx (grey)</text>\n",
         height + top + 110.0
     );
     let _ = writeln!(
@@ -81,11 +97,11 @@ pub fn svg(rows: &[Row]) -> String {
         top + height
     );
     for (i, cell) in cells.iter().enumerate() {
-        let x0 = left + i as f64 * (2.0 * bar + gap);
-        for (j, proxy) in ["sluice", "nginx"].iter().enumerate() {
+        let x0 = left + i as f64 * (3.0 * bar + gap);
+        for (j, proxy) in ["sluice", "pingora", "nginx"].iter().enumerate() {
             if let Some(r) = rows.iter().find(|r| &r.cell() == cell && r.proxy == *proxy) {
                 let h = r.cpu_us_per_req / max * height;
-                let color = if j == 0 { "#3b6fd8" } else { "#9a9a9a" };
+                let color = ["#3b6fd8", "#e08a2c", "#9a9a9a"][j];
                 let x = x0 + j as f64 * bar;
                 let _ = writeln!(
                     s,
