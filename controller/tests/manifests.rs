@@ -82,6 +82,26 @@ fn the_watcher_delivers_a_new_snapshot_after_a_change() {
     assert_eq!(rx.recv_timeout(Duration::from_secs(5)).expect("a snapshot within 5 s"), 2);
 }
 
+#[test]
+fn an_unchanged_folder_is_not_read_again_until_the_periodic_rescan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::write(dir.path().join("a.yaml"), service("a")).expect("write");
+    let mut source = ManifestSource::new(dir.path());
+    source.scan().expect("scan");
+    let (tx, rx) = mpsc::channel();
+    let handle = manifests::watch(source, move |_, _| {
+        let _ = tx.send(());
+    })
+    .expect("watch");
+    fs::write(dir.path().join("b.yaml"), service("b")).expect("write");
+    rx.recv_timeout(Duration::from_secs(5)).expect("the change is seen");
+    let after_change = handle.scans.load(std::sync::atomic::Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(600));
+    // The scan's own reads of the files are file-system events; they must not trigger scans.
+    let scans = handle.scans.load(std::sync::atomic::Ordering::Relaxed) - after_change;
+    assert!(scans <= 1, "{scans} scans of an unchanged folder in 0.6 s");
+}
+
 const MS: Duration = Duration::from_millis(1);
 
 /// A source over `dir` after its first load, and the instant to count from.

@@ -6,10 +6,13 @@
 //! for a changed file, [`MAX_DELAY`] + [`Settle::emptied`] (1.25 s) for an emptied or deleted one,
 //! plus translation; [`POLL`] more if the file-system events were lost.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, RecvTimeoutError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use notify::event::{AccessKind, AccessMode, EventKind};
 use notify::{RecursiveMode, Watcher};
 use tracing::{info_span, warn};
 
@@ -31,6 +34,8 @@ const POLL: Duration = Duration::from_secs(2);
 pub struct WatchHandle {
     /// The watcher thread.
     pub thread: JoinHandle<()>,
+    /// How many times the folder has been read.
+    pub scans: Arc<AtomicU64>,
 }
 
 /// Starts watching `source`'s folder on a thread of its own. `on_change` runs on that thread
@@ -41,7 +46,15 @@ where
 {
     let root = source.root().to_owned();
     let (tx, rx) = channel();
-    let mut watcher = notify::recommended_watcher(move |event| {
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // Opening and reading a file are events too (inotify's OPEN and CLOSE_NOWRITE), and the
+        // scan itself reads every file: counted as changes, they made each scan trigger the
+        // next, a rescan every few milliseconds for the life of the process. A close after
+        // writing is a change.
+        let written = EventKind::Access(AccessKind::Close(AccessMode::Write));
+        if event.as_ref().is_ok_and(|e| e.kind.is_access() && e.kind != written) {
+            return;
+        }
         let _ = tx.send(event);
     })
     .map_err(|e| Error::Watch { path: root.clone(), source: e })?;
@@ -49,6 +62,8 @@ where
         .watch(&root, RecursiveMode::Recursive)
         .map_err(|e| Error::Watch { path: root.clone(), source: e })?;
     let thread_root = root.clone();
+    let scans = Arc::new(AtomicU64::new(0));
+    let counted = scans.clone();
     let thread = std::thread::Builder::new()
         .name("sluice-manifests".into())
         .spawn(move || {
@@ -70,6 +85,7 @@ where
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => return,
                 }
+                counted.fetch_add(1, Ordering::Relaxed);
                 match source.poll_at(Instant::now(), Settle::DEFAULT) {
                     Ok(mut scan) => {
                         next_check = scan.next_check;
@@ -89,5 +105,5 @@ where
             }
         })
         .map_err(|e| Error::Io { path: root, source: e })?;
-    Ok(WatchHandle { thread })
+    Ok(WatchHandle { thread, scans })
 }
