@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod publish;
 pub mod rewrite;
+pub mod settings;
 pub mod snapshot;
 pub mod table;
 pub mod tls;

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 
+use crate::backend::Backend;
 use crate::client::SourceRanges;
-use crate::table::Backend;
 
 pub use crate::rewrite::{Rewrite, TargetPart};
 pub use auth::{escape_component, host_name, render_url, Auth, ExternalAuth, UrlPart};

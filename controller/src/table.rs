@@ -10,8 +10,8 @@ pub use crate::backend::{Backend, BackendKey, Endpoint};
 use crate::matching::{normalize_host, wildcard_suffix, PathMatch};
 use crate::policy::{Canary, RoutePolicy};
 use crate::rewrite::Rewrite;
+use crate::settings::GlobalSettings;
 use crate::tls::TlsCertificate;
-use crate::translate::GlobalSettings;
 use crate::FastMap;
 
 /// One routing decision: a path rule of an Ingress and the backend it sends to.

@@ -27,13 +27,11 @@ use std::time::SystemTime;
 
 use k8s_openapi::api::networking::v1::Ingress;
 
+pub use crate::settings::{BlockKey, Codec, Compression, GlobalSettings};
 pub use annotations::{IngressAnnotations, FALLBACK_SERVICE, PREFIX as ANNOTATION_PREFIX};
 pub use class::{is_ours, ClassSettings, DEFAULT_CLASS_ANNOTATION, LEGACY_CLASS_ANNOTATION};
-pub use compression::{Codec, Compression};
-pub use config::GlobalSettings;
 pub use endpoints::SERVICE_NAME_LABEL;
 pub use header_maps::header_map_references;
-pub use request_rules::BlockKey;
 pub use values::parse_bool;
 pub use warning::{Invalid, Warning};
 

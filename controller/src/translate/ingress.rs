@@ -11,7 +11,6 @@ use k8s_openapi::api::networking::v1::{
 
 use super::annotations::{AuthSpec, IngressAnnotations};
 use super::basic_auth::basic_auth;
-use super::config::GlobalSettings;
 use super::endpoints::Endpoints;
 use super::header_maps;
 use super::rules::{path_match, validate_host};
@@ -22,6 +21,7 @@ use super::Translation;
 use crate::matching::PathMatch;
 use crate::policy::{Auth, Canary, ExternalAuth, RoutePolicy};
 use crate::rewrite::Rewrite;
+use crate::settings::GlobalSettings;
 use crate::snapshot::{ObjectKind, ObjectRef, Snapshot};
 use crate::table::{Backend, Route, RoutingTable};
 use crate::FastMap;

@@ -13,41 +13,10 @@
 use std::collections::BTreeMap;
 
 use http::HeaderName;
-use regex::Regex;
 
-use super::config::{value, GlobalSettings, Report};
-use super::values;
+use super::values::{self, value, Report};
 use crate::rewrite;
-
-/// A `block-user-agents` / `block-referers` key.
-#[derive(Debug, Clone)]
-pub enum BlockKey {
-    /// A string, matched ignoring case.
-    Exact(String),
-    /// A regex (`~` or `~*`), with its source.
-    Pattern(String, Regex),
-}
-
-impl BlockKey {
-    /// Whether `value` (a header value) matches.
-    pub fn matches(&self, value: &str) -> bool {
-        match self {
-            BlockKey::Exact(s) => s.eq_ignore_ascii_case(value),
-            BlockKey::Pattern(_, regex) => regex.is_match(value),
-        }
-    }
-}
-
-impl PartialEq for BlockKey {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (BlockKey::Exact(a), BlockKey::Exact(b)) | (BlockKey::Pattern(a, _), BlockKey::Pattern(b, _)) => {
-                a == b
-            }
-            _ => false,
-        }
-    }
-}
+use crate::settings::{BlockKey, GlobalSettings};
 
 /// Reads the keys above into `settings`.
 pub(super) fn read(data: &BTreeMap<String, String>, settings: &mut GlobalSettings, invalid: &mut Report<'_>) {

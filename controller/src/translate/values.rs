@@ -2,6 +2,7 @@
 //! (booleans, seconds, nginx sizes, status lists, `proxy-next-upstream`, `upstream-hash-by`).
 //! Each returns a reason on bad input; the caller turns it into a warning.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use http::HeaderName;
@@ -184,6 +185,20 @@ fn variable(name: &str) -> Result<HashPart, &'static str> {
             }
         }
     })
+}
+
+/// Reports an invalid ConfigMap value (key, value, reason).
+pub(super) type Report<'a> = dyn FnMut(&str, &str, &'static str) + 'a;
+
+/// The parsed value of `key`, if present and valid (else reported).
+pub(super) fn value<T>(
+    data: &BTreeMap<String, String>,
+    key: &str,
+    invalid: &mut Report<'_>,
+    parse: impl FnOnce(&str) -> Result<T, &'static str>,
+) -> Option<T> {
+    let v = data.get(key)?.trim();
+    parse(v).map_err(|reason| invalid(key, v, reason)).ok()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use super::Reader;
 use crate::client::cidr_list;
 use crate::policy::{RateLimits, RoutePolicy};
-use crate::translate::config::GlobalSettings;
+use crate::settings::GlobalSettings;
 
 /// The largest rate or connection count accepted.
 const MAX_LIMIT: u32 = 1_000_000;

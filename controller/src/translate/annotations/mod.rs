@@ -22,10 +22,10 @@ pub use auth::AuthSpec;
 pub use canary::CanarySpec;
 
 use super::compat::{self, Support};
-use super::config::GlobalSettings;
 use super::values::{self, MAX_VALUE};
 use super::warning::{Invalid, Warning};
 use crate::policy::{Auth, RoutePolicy};
+use crate::settings::GlobalSettings;
 use crate::snapshot::{ObjectKind, ObjectRef};
 
 /// The annotation prefix ingress-nginx uses.
