@@ -109,13 +109,11 @@ pub fn run(args: &IrArgs) -> Result<()> {
     Ok(())
 }
 
-/// `valgrind --tool=callgrind` writing to `run/<proxy>.out.<dump>`. The allocator's purge
-/// delay is set so that `sluice` does not restart itself (valgrind would not follow the exec).
+/// `valgrind --tool=callgrind` writing to `run/<proxy>.out.<dump>`.
 fn valgrind(run: &Path, proxy: &str) -> Command {
     let mut cmd = Command::new("valgrind");
     cmd.args(["--tool=callgrind", "--collect-atstart=yes"])
-        .arg(format!("--callgrind-out-file={}/{proxy}.out", run.display()))
-        .env("MIMALLOC_PURGE_DELAY", "0");
+        .arg(format!("--callgrind-out-file={}/{proxy}.out", run.display()));
     cmd
 }
 
