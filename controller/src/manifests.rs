@@ -185,12 +185,10 @@ impl ManifestSource {
         let mut snapshot = Snapshot::default();
         for (path, state) in &self.files {
             for object in &state.objects {
-                let r = object.object_ref();
-                if snapshot.contains(&r) {
+                if !snapshot.insert_new(object.clone()) {
+                    let r = object.object_ref();
                     warn!(file = %path.display(), object = %r, "Duplicate object ignored; an earlier file defines it");
-                    continue;
                 }
-                snapshot.insert(object.clone());
             }
         }
         snapshot

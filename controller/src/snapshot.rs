@@ -210,6 +210,30 @@ impl Snapshot {
         };
     }
 
+    /// Inserts `object` unless the snapshot already holds one with its reference: `false`, and
+    /// nothing changes, when it does (one lookup, where `contains` then `insert` take two).
+    pub fn insert_new(&mut self, object: Object) -> bool {
+        fn put<T>(map: &mut BTreeMap<Key, Arc<T>>, key: Key, object: Arc<T>) -> bool {
+            match map.entry(key) {
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(object);
+                    true
+                }
+                std::collections::btree_map::Entry::Occupied(_) => false,
+            }
+        }
+        let r = object.object_ref();
+        let key = (r.namespace, r.name);
+        match object {
+            Object::Ingress(o) => put(&mut self.ingresses, key, o),
+            Object::IngressClass(o) => put(&mut self.ingress_classes, key, o),
+            Object::Service(o) => put(&mut self.services, key, o),
+            Object::EndpointSlice(o) => put(&mut self.endpoint_slices, key, o),
+            Object::Secret(o) => put(&mut self.secrets, key, o),
+            Object::ConfigMap(o) => put(&mut self.config_maps, key, o),
+        }
+    }
+
     /// Whether the snapshot already holds an object with this reference.
     pub fn contains(&self, r: &ObjectRef) -> bool {
         let key = (r.namespace.clone(), r.name.clone());

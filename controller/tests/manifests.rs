@@ -62,6 +62,20 @@ fn hidden_entries_are_skipped_so_configmap_mounts_are_read_once() {
 }
 
 #[test]
+fn an_object_defined_twice_is_taken_from_the_first_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::write(dir.path().join("a.yaml"), service("dup")).expect("write");
+    fs::write(dir.path().join("b.yaml"), service("dup").replace("port: 80", "port: 81")).expect("write");
+    let mut source = ManifestSource::new(dir.path());
+    source.scan().expect("scan");
+    let snapshot = source.snapshot();
+    let dup = &snapshot.services[&("ns".to_owned(), "dup".to_owned())];
+    let ports = dup.spec.as_ref().and_then(|s| s.ports.as_ref()).expect("ports");
+    assert_eq!(ports[0].port, 80, "a.yaml sorts first and keeps the object");
+    assert_eq!(snapshot.services.len(), 1);
+}
+
+#[test]
 fn an_unreadable_folder_is_an_error_not_an_empty_table() {
     let mut source = ManifestSource::new("/nonexistent/sluice-manifests");
     assert!(source.scan().is_err());
