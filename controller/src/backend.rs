@@ -60,28 +60,6 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// `ep` as `Display` writes it (`10.0.0.1:8080`, `[2001:db8::1]:443`), the text the consistent
-/// hash is over, without `core::fmt` for IPv4 (a table of 50k endpoints renders every one of them
-/// on each rebuild).
-fn endpoint_text(ep: Endpoint, out: &mut Vec<u8>) {
-    match ep {
-        SocketAddr::V4(v4) => {
-            for (i, octet) in v4.ip().octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
-                }
-                out.extend_from_slice(itoa::Buffer::new().format(octet).as_bytes());
-            }
-            out.push(b':');
-            out.extend_from_slice(itoa::Buffer::new().format(v4.port()).as_bytes());
-        }
-        SocketAddr::V6(_) => {
-            use std::io::Write as _;
-            let _ = write!(out, "{ep}");
-        }
-    }
-}
-
 /// Weight of a new sample in the EWMA (ingress-nginx decays by time; a fixed weight is close).
 const EWMA_WEIGHT: u64 = 8;
 
@@ -96,7 +74,7 @@ impl Backend {
             .iter()
             .map(|ep| {
                 text.clear();
-                endpoint_text(*ep, &mut text);
+                crate::addr_text::push_socket_addr(&mut text, *ep);
                 stable_hash(&text)
             })
             .collect();
@@ -180,22 +158,6 @@ impl Backend {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn endpoint_text_is_the_display_text() {
-        for ep in [
-            "10.0.0.1:8080",
-            "255.255.255.255:65535",
-            "0.0.0.0:1",
-            "[2001:db8::1]:443",
-            "[::ffff:1.2.3.4]:80",
-        ] {
-            let ep: SocketAddr = ep.parse().expect("address");
-            let mut text = Vec::new();
-            endpoint_text(ep, &mut text);
-            assert_eq!(String::from_utf8(text).expect("ascii"), ep.to_string());
-        }
-    }
 
     fn backend(n: u8) -> Backend {
         let eps = (1..=n).map(|i| SocketAddr::from(([127, 0, 0, i], 80))).collect();

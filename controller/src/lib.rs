@@ -5,6 +5,7 @@
 //! This crate never depends on pingora: everything here is plain data and can be tested and
 //! benchmarked without a proxy.
 
+pub mod addr_text;
 pub mod backend;
 pub mod client;
 pub mod cluster;

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::measure::{clock_ticks, tree_split_ticks, wrk, Load, Syscalls, WrkResult};
+use crate::measure::{clock_ticks, tree_split_ticks, wrk, Figures, Load, Syscalls};
 use crate::{Args, Proc};
 
 /// What is measured in a cell.
@@ -24,30 +24,13 @@ pub struct Cell<'a> {
     pub run: &'a Path,
 }
 
-/// One proxy's figures in one cell.
-#[derive(Debug, Clone)]
-pub struct Measured {
-    /// CPU-us per request, user plus kernel.
-    pub cpu_us: f64,
-    /// User-space CPU-us per request.
-    pub user_us: f64,
-    /// Kernel CPU-us per request.
-    pub kernel_us: f64,
-    /// System calls per request.
-    pub syscalls: Option<f64>,
-    /// wrk at saturation.
-    pub wrk: WrkResult,
-    /// p50 and p99 in ms at half the saturated rate.
-    pub half_load_ms: Option<(f64, f64)>,
-}
-
 /// Measures every proxy `args.repeats` times, interleaved, and returns each one's median run.
 pub fn measure_interleaved<'p>(
     args: &Args,
     cell: &Cell<'_>,
     proxies: &[(&'p str, &Proc, u16)],
-) -> Result<Vec<(&'p str, Measured)>> {
-    let mut runs: Vec<Vec<Measured>> = vec![Vec::new(); proxies.len()];
+) -> Result<Vec<(&'p str, Figures)>> {
+    let mut runs: Vec<Vec<Figures>> = vec![Vec::new(); proxies.len()];
     for _ in 0..args.repeats.max(1) {
         for (i, (_, proc_, port)) in proxies.iter().enumerate() {
             runs[i].push(measure(args, cell, proc_, *port)?);
@@ -56,12 +39,12 @@ pub fn measure_interleaved<'p>(
     Ok(proxies.iter().zip(runs).map(|((name, _, _), runs)| (*name, median(runs))).collect())
 }
 
-fn median(mut runs: Vec<Measured>) -> Measured {
-    runs.sort_by(|a, b| a.cpu_us.total_cmp(&b.cpu_us));
+fn median(mut runs: Vec<Figures>) -> Figures {
+    runs.sort_by(|a, b| a.cpu_us_per_req().total_cmp(&b.cpu_us_per_req()));
     runs.swap_remove(runs.len() / 2)
 }
 
-fn measure(args: &Args, cell: &Cell<'_>, proxy: &Proc, port: u16) -> Result<Measured> {
+fn measure(args: &Args, cell: &Cell<'_>, proxy: &Proc, port: u16) -> Result<Figures> {
     let url = format!("http://127.0.0.1:{port}/");
     let pid = proxy.0.id();
     let load = Load {
@@ -87,17 +70,16 @@ fn measure(args: &Args, cell: &Cell<'_>, proxy: &Proc, port: u16) -> Result<Meas
             f64::NAN
         }
     };
-    let (user_us, kernel_us) = (per_request(user1 - user0), per_request(system1 - system0));
+    let (user_us_per_req, kernel_us_per_req) = (per_request(user1 - user0), per_request(system1 - system0));
     let half_load_ms = if args.half_load && !cell.close && result.rps > 0.0 {
         Some(half_load(args, cell, &load, result.rps)?)
     } else {
         None
     };
-    Ok(Measured {
-        cpu_us: user_us + kernel_us,
-        user_us,
-        kernel_us,
-        syscalls: calls.filter(|_| result.requests > 0).map(|n| n as f64 / result.requests as f64),
+    Ok(Figures {
+        user_us_per_req,
+        kernel_us_per_req,
+        syscalls_per_req: calls.filter(|_| result.requests > 0).map(|n| n as f64 / result.requests as f64),
         wrk: result,
         half_load_ms,
     })

@@ -5,13 +5,15 @@
 //! are sent over a few connections, and the counters are dumped. Unlike CPU time on a shared VM,
 //! the count repeats within about 0.5%, so it decides whether a change helped.
 
-use std::io::{Read, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+
+use sluice_loadtest::http1;
 
 use crate::{configs, free_port, spawn, Proc};
 
@@ -169,57 +171,25 @@ pub fn requests(port: u16, host: &str, connections: usize, n: usize) -> Result<(
             let s = TcpStream::connect(("127.0.0.1", port))?;
             s.set_read_timeout(Some(Duration::from_secs(30)))?;
             s.set_nodelay(true)?;
-            Ok(s)
+            Ok(BufReader::new(s))
         })
         .collect::<Result<Vec<_>>>()?;
     let mut done = 0;
     while done < n {
         let batch = socks.len().min(n - done);
         for s in &mut socks[..batch] {
-            s.write_all(request.as_bytes())?;
+            s.get_mut().write_all(request.as_bytes())?;
         }
         for s in &mut socks[..batch] {
-            let status = response(s)?;
-            if status != 200 {
-                bail!("answer {status}");
+            match http1::read_answer(s, true) {
+                Ok((200, true)) => {}
+                Ok((status, open)) => bail!("answer {status} (connection open: {open})"),
+                Err(e) => bail!("{e}"),
             }
         }
         done += batch;
     }
     Ok(())
-}
-
-/// Reads one response (head and `Content-Length` body) and returns its status.
-fn response(s: &mut TcpStream) -> Result<u16> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = s.read(&mut chunk)?;
-        if n == 0 {
-            bail!("connection closed");
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    while buf.len() < head_end + length {
-        let n = s.read(&mut chunk)?;
-        if n == 0 {
-            bail!("connection closed in the body");
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    Ok(status)
 }
 
 /// The table: instructions per request and the ratios the performance goals are stated in.

@@ -255,7 +255,7 @@ fn main() -> Result<()> {
                     for (name, m) in cells::measure_interleaved(&args, &cell, &proxies)? {
                         eprintln!(
                             "{name:7} workers={workers} {mode:9} c={conns:<5} ingresses={ingresses:<6} cpu_us/req={:.1} (user {:.1}, kernel {:.1}) rps={:.0} errors={}",
-                            m.cpu_us, m.user_us, m.kernel_us, m.wrk.rps, m.wrk.errors
+                            m.cpu_us_per_req(), m.user_us_per_req, m.kernel_us_per_req, m.wrk.rps, m.wrk.errors
                         );
                         rows.push(Row {
                             proxy: name.into(),
@@ -263,12 +263,7 @@ fn main() -> Result<()> {
                             mode: mode.clone(),
                             conns,
                             ingresses,
-                            cpu_us_per_req: m.cpu_us,
-                            user_us_per_req: m.user_us,
-                            kernel_us_per_req: m.kernel_us,
-                            syscalls_per_req: m.syscalls,
-                            wrk: m.wrk,
-                            half_load_ms: m.half_load_ms,
+                            figures: m,
                         });
                     }
                 }

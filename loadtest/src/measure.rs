@@ -175,3 +175,25 @@ pub fn wrk(wrk: &Path, load: &Load<'_>) -> Result<WrkResult> {
     }
     Ok(r)
 }
+
+/// One proxy's figures in one cell.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Figures {
+    /// User-space CPU-us per request.
+    pub user_us_per_req: f64,
+    /// Kernel CPU-us per request.
+    pub kernel_us_per_req: f64,
+    /// System calls per request (`perf stat`), where perf could count them.
+    pub syscalls_per_req: Option<f64>,
+    /// wrk's figures at saturation.
+    pub wrk: WrkResult,
+    /// p50 and p99 latency in ms at half the saturated rate (keep-alive cells).
+    pub half_load_ms: Option<(f64, f64)>,
+}
+
+impl Figures {
+    /// CPU-us of the proxy (process tree) per completed request: user plus kernel.
+    pub fn cpu_us_per_req(&self) -> f64 {
+        self.user_us_per_req + self.kernel_us_per_req
+    }
+}

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::measure::WrkResult;
+use crate::measure::Figures;
 
 /// One measured cell for one proxy.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -17,18 +17,9 @@ pub struct Row {
     pub conns: usize,
     /// Ingresses (server blocks) in the table.
     pub ingresses: usize,
-    /// CPU-us of the proxy (process tree) per completed request.
-    pub cpu_us_per_req: f64,
-    /// The user-space part of it.
-    pub user_us_per_req: f64,
-    /// The kernel part of it.
-    pub kernel_us_per_req: f64,
-    /// System calls per request (`perf stat`), where perf could count them.
-    pub syscalls_per_req: Option<f64>,
-    /// wrk's figures at saturation.
-    pub wrk: WrkResult,
-    /// p50 and p99 latency in ms at half the saturated rate (keep-alive cells).
-    pub half_load_ms: Option<(f64, f64)>,
+    /// What was measured.
+    #[serde(flatten)]
+    pub figures: Figures,
 }
 
 impl Row {
@@ -45,11 +36,11 @@ pub fn markdown(rows: &[Row]) -> String {
          |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let cpu_of = |proxy: &str, cell: &str| {
-        rows.iter().find(|n| n.proxy == proxy && n.cell() == cell).map(|n| n.cpu_us_per_req)
+        rows.iter().find(|n| n.proxy == proxy && n.cell() == cell).map(|n| n.figures.cpu_us_per_req())
     };
     for r in rows {
         let ratio = |base: &str| match (r.proxy.as_str(), cpu_of(base, &r.cell())) {
-            ("sluice", Some(b)) => format!("{:.2}", r.cpu_us_per_req / b),
+            ("sluice", Some(b)) => format!("{:.2}", r.figures.cpu_us_per_req() / b),
             _ => String::new(),
         };
         let opt = |v: Option<f64>| v.map_or(String::from("-"), |v| format!("{v:.2}"));
@@ -61,16 +52,16 @@ pub fn markdown(rows: &[Row]) -> String {
             r.conns,
             r.ingresses,
             r.proxy,
-            r.cpu_us_per_req,
-            r.user_us_per_req,
-            r.kernel_us_per_req,
-            opt(r.syscalls_per_req),
-            r.wrk.rps,
-            r.wrk.p50_ms,
-            r.wrk.p99_ms,
-            opt(r.half_load_ms.map(|h| h.0)),
-            opt(r.half_load_ms.map(|h| h.1)),
-            r.wrk.errors,
+            r.figures.cpu_us_per_req(),
+            r.figures.user_us_per_req,
+            r.figures.kernel_us_per_req,
+            opt(r.figures.syscalls_per_req),
+            r.figures.wrk.rps,
+            r.figures.wrk.p50_ms,
+            r.figures.wrk.p99_ms,
+            opt(r.figures.half_load_ms.map(|h| h.0)),
+            opt(r.figures.half_load_ms.map(|h| h.1)),
+            r.figures.wrk.errors,
             ratio("nginx"),
             ratio("pingora"),
         );
@@ -82,7 +73,7 @@ pub fn markdown(rows: &[Row]) -> String {
 pub fn svg(rows: &[Row]) -> String {
     let mut cells: Vec<String> = rows.iter().map(Row::cell).collect();
     cells.dedup();
-    let max = rows.iter().map(|r| r.cpu_us_per_req).fold(1.0f64, f64::max);
+    let max = rows.iter().map(|r| r.figures.cpu_us_per_req()).fold(1.0f64, f64::max);
     let (bar, gap, height, left, top) = (18.0, 16.0, 300.0, 60.0, 30.0);
     let width = left + cells.len() as f64 * (3.0 * bar + gap) + 20.0;
     let mut s = format!(
@@ -100,7 +91,7 @@ pub fn svg(rows: &[Row]) -> String {
         let x0 = left + i as f64 * (3.0 * bar + gap);
         for (j, proxy) in ["sluice", "pingora", "nginx"].iter().enumerate() {
             if let Some(r) = rows.iter().find(|r| &r.cell() == cell && r.proxy == *proxy) {
-                let h = r.cpu_us_per_req / max * height;
+                let h = r.figures.cpu_us_per_req() / max * height;
                 let color = ["#3b6fd8", "#e08a2c", "#9a9a9a"][j];
                 let x = x0 + j as f64 * bar;
                 let _ = writeln!(
@@ -108,13 +99,13 @@ pub fn svg(rows: &[Row]) -> String {
                     "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{}\" height=\"{h:.1}\" fill=\"{color}\"><title>{proxy} {cell}: {:.1}</title></rect>",
                     top + height - h,
                     bar - 2.0,
-                    r.cpu_us_per_req
+                    r.figures.cpu_us_per_req()
                 );
                 let _ = writeln!(
                     s,
                     "<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"8\">{:.0}</text>",
                     top + height - h - 2.0,
-                    r.cpu_us_per_req
+                    r.figures.cpu_us_per_req()
                 );
             }
         }

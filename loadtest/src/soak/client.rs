@@ -3,7 +3,7 @@
 //! Every answer other than 200 is a failure, counted by its status or by what went wrong.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -136,57 +136,8 @@ pub(crate) fn exchange<S: Read + Write>(
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: sluice-soak\r\nConnection: {connection}\r\n\r\n"
     );
-    let io = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::InvalidData => format!("tls: {e}"),
-        kind => format!("io: {kind}"),
-    };
+    let io = crate::http1::io_cause;
     stream.get_mut().write_all(request.as_bytes()).map_err(io)?;
     stream.get_mut().flush().map_err(io)?;
-    let mut line = String::new();
-    if stream.read_line(&mut line).map_err(io)? == 0 {
-        return Err("closed".to_owned());
-    }
-    let status = line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| format!("bad status line {line:?}"))?;
-    let (mut length, mut chunked, mut keep) = (0usize, false, !close);
-    loop {
-        line.clear();
-        if stream.read_line(&mut line).map_err(io)? == 0 {
-            return Err("closed in the head".to_owned());
-        }
-        let header = line.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        let (name, value) = header.split_once(':').unwrap_or((header, ""));
-        let value = value.trim();
-        match name.to_ascii_lowercase().as_str() {
-            "content-length" => {
-                length = value.parse().map_err(|_| format!("bad content-length {value:?}"))?
-            }
-            "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
-            "connection" => keep &= !value.eq_ignore_ascii_case("close"),
-            _ => {}
-        }
-    }
-    if chunked {
-        loop {
-            line.clear();
-            stream.read_line(&mut line).map_err(io)?;
-            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
-                .map_err(|_| format!("bad chunk size {line:?}"))?;
-            let mut rest = vec![0; size + 2];
-            stream.read_exact(&mut rest).map_err(io)?;
-            if size == 0 {
-                break;
-            }
-        }
-    } else {
-        let mut body = vec![0; length];
-        stream.read_exact(&mut body).map_err(io)?;
-    }
-    Ok((status, keep))
+    crate::http1::read_answer(stream, !close)
 }

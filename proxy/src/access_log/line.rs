@@ -4,11 +4,10 @@
 //! that parse it see no change.
 
 use std::cell::RefCell;
-use std::net::{IpAddr, SocketAddr};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::AccessEntry;
-use crate::text::push_ip;
+use sluice_controller::addr_text::{push_ip, push_socket_addr};
 
 /// Appends `entry`, stamped `now`, as one JSON line (with its newline) to `out`.
 pub fn format(entry: &AccessEntry<'_>, now: SystemTime, out: &mut Vec<u8>) {
@@ -16,9 +15,7 @@ pub fn format(entry: &AccessEntry<'_>, now: SystemTime, out: &mut Vec<u8>) {
     timestamp(now, out);
     out.extend_from_slice(b"\",\"level\":\"INFO\"");
     if let Some(ip) = entry.remote_addr {
-        out.extend_from_slice(b",\"remote_addr\":\"");
-        push_ip(out, ip);
-        out.push(b'"');
+        field(out, "remote_addr", |out| push_ip(out, ip));
     }
     string_field(out, "request_id", entry.request_id);
     string_field(out, "method", entry.method);
@@ -35,9 +32,7 @@ pub fn format(entry: &AccessEntry<'_>, now: SystemTime, out: &mut Vec<u8>) {
     out.extend(std::iter::repeat_n(b'0', 6 - digits.len()));
     out.extend_from_slice(digits);
     if let Some(addr) = entry.upstream {
-        out.extend_from_slice(b",\"upstream_addr\":\"");
-        socket_addr(addr, out);
-        out.push(b'"');
+        field(out, "upstream_addr", |out| push_socket_addr(out, addr));
     }
     string_field(out, "namespace", entry.namespace);
     string_field(out, "ingress", entry.ingress);
@@ -57,10 +52,15 @@ fn integer(out: &mut Vec<u8>, n: impl itoa::Integer) {
 
 /// `,"name":"value"` with the value escaped as JSON requires.
 fn string_field(out: &mut Vec<u8>, name: &str, value: &str) {
+    field(out, name, |out| escaped(value, out));
+}
+
+/// `,"name":"…"` with `write` writing the value (which must need no escaping, or escape it).
+fn field(out: &mut Vec<u8>, name: &str, write: impl FnOnce(&mut Vec<u8>)) {
     out.extend_from_slice(b",\"");
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"\":\"");
-    escaped(value, out);
+    write(out);
     out.push(b'"');
 }
 
@@ -111,19 +111,6 @@ fn escape(b: u8) -> Option<([u8; 6], usize)> {
         }
         _ => None,
     }
-}
-
-fn socket_addr(addr: SocketAddr, out: &mut Vec<u8>) {
-    match addr {
-        SocketAddr::V4(v4) => push_ip(out, IpAddr::V4(*v4.ip())),
-        SocketAddr::V6(v6) => {
-            out.push(b'[');
-            push_ip(out, IpAddr::V6(*v6.ip()));
-            out.push(b']');
-        }
-    }
-    out.push(b':');
-    integer(out, addr.port());
 }
 
 thread_local! {
