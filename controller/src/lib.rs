@@ -10,6 +10,7 @@ pub mod backend;
 pub mod client;
 pub mod cluster;
 pub mod error;
+pub mod gateway_api;
 pub mod htpasswd;
 pub mod manifests;
 pub mod matching;
@@ -36,5 +37,6 @@ pub use snapshot::{ObjectKind, ObjectRef, Snapshot};
 pub use table::{Backend, BackendKey, Endpoint, Route, RoutingTable};
 pub use tls::TlsCertificate;
 pub use translate::{
-    translate, BlockKey, ClassSettings, GlobalSettings, Invalid, Options, Translation, Warning,
+    translate, BlockKey, ClassSettings, GatewayOptions, GlobalSettings, Invalid, Options, Translation,
+    Warning,
 };

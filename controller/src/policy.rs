@@ -14,11 +14,16 @@ use crate::client::SourceRanges;
 
 pub use crate::rewrite::{Rewrite, TargetPart};
 pub use auth::{escape_component, host_name, render_url, Auth, ExternalAuth, UrlPart};
+pub use gateway::{
+    Conditions, GatewayRedirect, GatewayRewrite, GatewayRule, HeaderModifier, PathReplace, ValueMatch,
+    WeightedBackend,
+};
 pub use mirror::Mirror;
 pub use response::{HeaderRewrites, ResponseRate};
 pub use upstream_tls::UpstreamTls;
 
 mod auth;
+mod gateway;
 mod mirror;
 mod response;
 mod upstream_tls;

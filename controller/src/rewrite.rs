@@ -56,6 +56,13 @@ impl RegexPath {
         Ok(RegexPath { source: path.to_owned(), regex })
     }
 
+    /// Compiles a Gateway API `RegularExpression` match: the whole value must match,
+    /// case-sensitively (RE2 syntax, which the `regex` crate follows).
+    pub fn whole(pattern: &str) -> Result<Self, String> {
+        let regex = compile(&format!("^(?:{pattern})$"), false)?;
+        Ok(RegexPath { source: pattern.to_owned(), regex })
+    }
+
     /// The path as written in the Ingress.
     pub fn source(&self) -> &str {
         &self.source

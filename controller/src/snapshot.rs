@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::gateway_api::{Gateway, GatewayClass, HttpRoute, ReferenceGrant};
 
 /// The kinds of object Sluice reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -26,6 +28,16 @@ pub enum ObjectKind {
     Secret,
     /// `v1` ConfigMap.
     ConfigMap,
+    /// `v1` Namespace (cluster-scoped; its labels select Gateway listeners' routes).
+    Namespace,
+    /// `gateway.networking.k8s.io/v1` GatewayClass (cluster-scoped).
+    GatewayClass,
+    /// `gateway.networking.k8s.io/v1` Gateway.
+    Gateway,
+    /// `gateway.networking.k8s.io/v1` HTTPRoute.
+    HttpRoute,
+    /// `gateway.networking.k8s.io/v1beta1` ReferenceGrant.
+    ReferenceGrant,
 }
 
 impl ObjectKind {
@@ -34,7 +46,11 @@ impl ObjectKind {
         match self {
             ObjectKind::Ingress | ObjectKind::IngressClass => "networking.k8s.io/v1",
             ObjectKind::EndpointSlice => "discovery.k8s.io/v1",
-            ObjectKind::Service | ObjectKind::Secret | ObjectKind::ConfigMap => "v1",
+            ObjectKind::Service | ObjectKind::Secret | ObjectKind::ConfigMap | ObjectKind::Namespace => "v1",
+            ObjectKind::GatewayClass | ObjectKind::Gateway | ObjectKind::HttpRoute => {
+                "gateway.networking.k8s.io/v1"
+            }
+            ObjectKind::ReferenceGrant => "gateway.networking.k8s.io/v1beta1",
         }
     }
 
@@ -47,7 +63,17 @@ impl ObjectKind {
             ObjectKind::EndpointSlice => "EndpointSlice",
             ObjectKind::Secret => "Secret",
             ObjectKind::ConfigMap => "ConfigMap",
+            ObjectKind::Namespace => "Namespace",
+            ObjectKind::GatewayClass => "GatewayClass",
+            ObjectKind::Gateway => "Gateway",
+            ObjectKind::HttpRoute => "HTTPRoute",
+            ObjectKind::ReferenceGrant => "ReferenceGrant",
         }
+    }
+
+    /// Whether objects of the kind have no namespace.
+    pub fn is_cluster_scoped(self) -> bool {
+        matches!(self, ObjectKind::IngressClass | ObjectKind::Namespace | ObjectKind::GatewayClass)
     }
 }
 
@@ -67,9 +93,10 @@ impl ObjectRef {
     /// A reference from a kind and an object's metadata (a missing namespace means `default`
     /// for namespaced kinds, as kubectl assumes).
     pub fn from_meta(kind: ObjectKind, meta: &ObjectMeta) -> Self {
-        let namespace = match kind {
-            ObjectKind::IngressClass => String::new(),
-            _ => meta.namespace.clone().unwrap_or_else(|| "default".to_owned()),
+        let namespace = if kind.is_cluster_scoped() {
+            String::new()
+        } else {
+            meta.namespace.clone().unwrap_or_else(|| "default".to_owned())
         };
         ObjectRef { kind, namespace, name: meta.name.clone().unwrap_or_default() }
     }
@@ -127,6 +154,16 @@ pub struct Snapshot {
     pub secrets: BTreeMap<Key, Arc<Secret>>,
     /// ConfigMaps by namespace/name.
     pub config_maps: BTreeMap<Key, Arc<ConfigMap>>,
+    /// Namespaces by name (namespace empty).
+    pub namespaces: BTreeMap<Key, Arc<Namespace>>,
+    /// GatewayClasses by name (namespace empty).
+    pub gateway_classes: BTreeMap<Key, Arc<GatewayClass>>,
+    /// Gateways by namespace/name.
+    pub gateways: BTreeMap<Key, Arc<Gateway>>,
+    /// HTTPRoutes by namespace/name.
+    pub http_routes: BTreeMap<Key, Arc<HttpRoute>>,
+    /// ReferenceGrants by namespace/name.
+    pub reference_grants: BTreeMap<Key, Arc<ReferenceGrant>>,
 }
 
 /// One object of a kind that Sluice reads.
@@ -144,11 +181,21 @@ pub enum Object {
     Secret(Arc<Secret>),
     /// A ConfigMap.
     ConfigMap(Arc<ConfigMap>),
+    /// A Namespace.
+    Namespace(Arc<Namespace>),
+    /// A GatewayClass.
+    GatewayClass(Arc<GatewayClass>),
+    /// A Gateway.
+    Gateway(Arc<Gateway>),
+    /// An HTTPRoute.
+    HttpRoute(Arc<HttpRoute>),
+    /// A ReferenceGrant.
+    ReferenceGrant(Arc<ReferenceGrant>),
 }
 
 /// Sets a missing namespace to `default` (for namespaced kinds), as kubectl assumes.
 fn with_namespace<T: k8s_openapi::Metadata<Ty = ObjectMeta>>(mut object: T, kind: ObjectKind) -> Arc<T> {
-    if kind != ObjectKind::IngressClass && object.metadata().namespace.as_deref().is_none_or(str::is_empty) {
+    if !kind.is_cluster_scoped() && object.metadata().namespace.as_deref().is_none_or(str::is_empty) {
         object.metadata_mut().namespace = Some("default".to_owned());
     }
     Arc::new(object)
@@ -179,6 +226,26 @@ impl Object {
     pub fn config_map(o: ConfigMap) -> Self {
         Object::ConfigMap(with_namespace(o, ObjectKind::ConfigMap))
     }
+    /// Wraps a Namespace.
+    pub fn namespace(o: Namespace) -> Self {
+        Object::Namespace(Arc::new(o))
+    }
+    /// Wraps a GatewayClass.
+    pub fn gateway_class(o: GatewayClass) -> Self {
+        Object::GatewayClass(Arc::new(o))
+    }
+    /// Wraps a Gateway (a missing namespace becomes `default`).
+    pub fn gateway(o: Gateway) -> Self {
+        Object::Gateway(with_namespace(o, ObjectKind::Gateway))
+    }
+    /// Wraps an HTTPRoute (a missing namespace becomes `default`).
+    pub fn http_route(o: HttpRoute) -> Self {
+        Object::HttpRoute(with_namespace(o, ObjectKind::HttpRoute))
+    }
+    /// Wraps a ReferenceGrant (a missing namespace becomes `default`).
+    pub fn reference_grant(o: ReferenceGrant) -> Self {
+        Object::ReferenceGrant(with_namespace(o, ObjectKind::ReferenceGrant))
+    }
 
     /// The object's reference (kind, namespace, name).
     pub fn object_ref(&self) -> ObjectRef {
@@ -189,6 +256,11 @@ impl Object {
             Object::EndpointSlice(o) => (ObjectKind::EndpointSlice, &o.metadata),
             Object::Secret(o) => (ObjectKind::Secret, &o.metadata),
             Object::ConfigMap(o) => (ObjectKind::ConfigMap, &o.metadata),
+            Object::Namespace(o) => (ObjectKind::Namespace, &o.metadata),
+            Object::GatewayClass(o) => (ObjectKind::GatewayClass, &o.metadata),
+            Object::Gateway(o) => (ObjectKind::Gateway, &o.metadata),
+            Object::HttpRoute(o) => (ObjectKind::HttpRoute, &o.metadata),
+            Object::ReferenceGrant(o) => (ObjectKind::ReferenceGrant, &o.metadata),
         };
         ObjectRef::from_meta(kind, meta)
     }
@@ -207,6 +279,11 @@ impl Snapshot {
             Object::EndpointSlice(o) => self.endpoint_slices.insert(key, o).map(drop),
             Object::Secret(o) => self.secrets.insert(key, o).map(drop),
             Object::ConfigMap(o) => self.config_maps.insert(key, o).map(drop),
+            Object::Namespace(o) => self.namespaces.insert(key, o).map(drop),
+            Object::GatewayClass(o) => self.gateway_classes.insert(key, o).map(drop),
+            Object::Gateway(o) => self.gateways.insert(key, o).map(drop),
+            Object::HttpRoute(o) => self.http_routes.insert(key, o).map(drop),
+            Object::ReferenceGrant(o) => self.reference_grants.insert(key, o).map(drop),
         };
     }
 
@@ -231,6 +308,11 @@ impl Snapshot {
             Object::EndpointSlice(o) => put(&mut self.endpoint_slices, key, o),
             Object::Secret(o) => put(&mut self.secrets, key, o),
             Object::ConfigMap(o) => put(&mut self.config_maps, key, o),
+            Object::Namespace(o) => put(&mut self.namespaces, key, o),
+            Object::GatewayClass(o) => put(&mut self.gateway_classes, key, o),
+            Object::Gateway(o) => put(&mut self.gateways, key, o),
+            Object::HttpRoute(o) => put(&mut self.http_routes, key, o),
+            Object::ReferenceGrant(o) => put(&mut self.reference_grants, key, o),
         }
     }
 
@@ -244,6 +326,11 @@ impl Snapshot {
             ObjectKind::EndpointSlice => self.endpoint_slices.contains_key(&key),
             ObjectKind::Secret => self.secrets.contains_key(&key),
             ObjectKind::ConfigMap => self.config_maps.contains_key(&key),
+            ObjectKind::Namespace => self.namespaces.contains_key(&key),
+            ObjectKind::GatewayClass => self.gateway_classes.contains_key(&key),
+            ObjectKind::Gateway => self.gateways.contains_key(&key),
+            ObjectKind::HttpRoute => self.http_routes.contains_key(&key),
+            ObjectKind::ReferenceGrant => self.reference_grants.contains_key(&key),
         }
     }
 }

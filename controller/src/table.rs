@@ -7,8 +7,11 @@
 use std::sync::Arc;
 
 pub use crate::backend::{Backend, BackendKey, Endpoint};
+pub use gateway::{GatewayHosts, GatewayListener, GatewayMatch};
+
+mod gateway;
 use crate::matching::{normalize_host, wildcard_suffix, PathMatch};
-use crate::policy::{Canary, RoutePolicy};
+use crate::policy::{Canary, GatewayRule, RoutePolicy};
 use crate::rewrite::Rewrite;
 use crate::settings::GlobalSettings;
 use crate::tls::TlsCertificate;
@@ -39,6 +42,9 @@ pub struct Route {
     pub canary: Option<Canary>,
     /// Everything else the route's Ingress annotations ask for.
     pub policy: Arc<RoutePolicy>,
+    /// For a route compiled from an HTTPRoute rule: its conditions, weighted backends and
+    /// filters (`None` for Ingress routes).
+    pub gateway: Option<Box<GatewayRule>>,
 }
 
 /// The routes of one host (or of the catch-all).
@@ -105,6 +111,10 @@ pub struct RoutingTable {
     default_certificate: Option<Arc<TlsCertificate>>,
     /// `from-to-www-redirect`: alias host to the host it redirects to.
     host_redirects: FastMap<String, String>,
+    /// Gateway API routes by the listener socket that serves them.
+    gateways: FastMap<std::net::SocketAddr, GatewayHosts>,
+    /// The sockets Gateway listeners are served on, sorted.
+    gateway_listeners: Vec<GatewayListener>,
     /// Global settings from the controller ConfigMap.
     pub settings: GlobalSettings,
 }
@@ -196,6 +206,7 @@ impl RoutingTable {
         self.hosts.values_mut().for_each(HostRoutes::finish);
         self.wildcards.values_mut().for_each(HostRoutes::finish);
         self.catch_all.finish();
+        self.finish_gateways();
     }
 
     /// Finds the route for a request. `host` is the raw Host header or authority (port and case
@@ -221,6 +232,7 @@ impl RoutingTable {
             .chain(std::iter::once(&self.catch_all))
             .flat_map(HostRoutes::routes)
             .chain(self.default_backend.iter())
+            .chain(self.gateway_routes())
     }
 
     /// Distinct backends that routes point at but that have no ready endpoint (they answer 503).
@@ -241,5 +253,6 @@ impl RoutingTable {
     pub fn route_count(&self) -> usize {
         self.hosts.values().chain(self.wildcards.values()).map(HostRoutes::len).sum::<usize>()
             + self.catch_all.len()
+            + self.gateway_routes().count()
     }
 }

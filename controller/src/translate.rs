@@ -12,6 +12,7 @@ mod compression;
 pub(crate) mod config;
 pub mod config_keys;
 mod endpoints;
+mod gateway;
 mod header_maps;
 mod ingress;
 mod request_rules;
@@ -31,6 +32,7 @@ pub use crate::settings::{BlockKey, Codec, Compression, GlobalSettings};
 pub use annotations::{IngressAnnotations, FALLBACK_SERVICE, PREFIX as ANNOTATION_PREFIX};
 pub use class::{is_ours, ClassSettings, DEFAULT_CLASS_ANNOTATION, LEGACY_CLASS_ANNOTATION};
 pub use endpoints::SERVICE_NAME_LABEL;
+pub use gateway::GatewayOptions;
 pub use header_maps::header_map_references;
 pub use values::parse_bool;
 pub use warning::{Invalid, Warning};
@@ -48,6 +50,8 @@ pub struct Options {
     pub configmap: Option<Key>,
     /// The default certificate's Secret (`--default-ssl-certificate NS/NAME`).
     pub default_certificate: Option<Key>,
+    /// Which Gateways are served, and where.
+    pub gateway: GatewayOptions,
 }
 
 /// The result of one translation.
@@ -57,6 +61,8 @@ pub struct Translation {
     pub table: RoutingTable,
     /// Everything that was skipped, and why.
     pub warnings: Vec<Warning>,
+    /// The status of the Gateway API objects Sluice serves.
+    pub gateway_status: crate::gateway_api::GatewayStatuses,
 }
 
 /// Builds the routing table from every Ingress that belongs to this controller.
@@ -106,6 +112,17 @@ pub fn translate(snapshot: &Snapshot, options: &Options, now: SystemTime) -> Tra
         builder.add(ing, annotations);
     }
     let mut translation = builder.finish();
+    let mut endpoints = endpoints::Endpoints::new(snapshot);
+    translation.gateway_status = gateway::add(
+        snapshot,
+        &options.gateway,
+        &settings.policy,
+        &mut endpoints,
+        &mut certificates,
+        &mut translation.table,
+        &mut translation.warnings,
+    );
+    translation.table.finish();
     tls_hosts.install(&mut translation.table);
     if let Some(cert) = default_certificate {
         translation.table.set_default_certificate(cert);

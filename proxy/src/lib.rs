@@ -13,6 +13,8 @@ pub mod error_pages;
 pub mod facts;
 pub mod first_head;
 pub mod forwarding;
+pub mod gateway;
+pub mod gateway_listeners;
 pub mod header_rewrites;
 pub mod lifecycle;
 pub mod limits;

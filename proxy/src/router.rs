@@ -49,6 +49,9 @@ pub struct Router {
     lifecycle: Arc<Lifecycle>,
     metrics: Metrics,
     https_port: u16,
+    /// Whether the router serves the Ingress listeners (a request no Gateway route matches
+    /// falls back to the Ingress routes there; on a Gateway-only socket it is a 404).
+    serves_ingress: bool,
 }
 
 /// Per-request state.
@@ -77,6 +80,8 @@ pub struct RequestCtx {
     body_sent: (u64, Option<Instant>),
     error_page: Option<Bytes>,
     request_id: String,
+    /// For a Gateway route: the index of the weighted backendRef chosen.
+    gateway_pick: Option<usize>,
 }
 
 impl std::fmt::Debug for RequestCtx {
@@ -116,7 +121,14 @@ impl Router {
             lifecycle,
             metrics,
             https_port,
+            serves_ingress: true,
         }
+    }
+
+    /// The same router for sockets that only Gateway listeners use (no Ingress fallback).
+    pub fn gateway_only(mut self) -> Self {
+        self.serves_ingress = false;
+        self
     }
 }
 
@@ -155,6 +167,7 @@ impl ProxyHttp for Router {
             body_sent: (0, None),
             error_page: None,
             request_id: String::new(),
+            gateway_pick: None,
         }
     }
 

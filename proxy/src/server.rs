@@ -19,6 +19,7 @@ use sluice_controller::{ClusterOptions, Pipeline, Publisher};
 use tracing::{error, info};
 
 use crate::admin::Admin;
+use crate::gateway_listeners::GatewaySockets;
 use crate::lifecycle::{Lifecycle, SignalWatch};
 use crate::listener::{PreTlsProxyProtocol, ProxyProtocolApp};
 use crate::metrics::Metrics;
@@ -71,6 +72,38 @@ fn kube_config(kubeconfig: Option<PathBuf>) -> anyhow::Result<kube::Config> {
     Ok(runtime.block_on(cluster::config(kubeconfig.as_deref()))?)
 }
 
+/// The application behind every proxy socket: the HTTP proxy driven by `router` (HTTP/2 with
+/// prior knowledge, nginx's request-line rules, header deadlines, idle connections without a
+/// session) inside the PROXY protocol reader and connection caps.
+fn proxy_app(
+    conf: &Arc<ServerConf>,
+    router: Router,
+    publisher: &Arc<Publisher>,
+    metrics: &Metrics,
+    threads: usize,
+) -> ProxyProtocolApp<pingora::proxy::HttpProxy<Router>> {
+    let mut http = http_proxy(conf, router);
+    // HTTP/2 with prior knowledge on the plain listener (gRPC clients use it); HTTP/1.1
+    // connections are told apart by the missing preface.
+    let mut options = HttpServerOptions::default();
+    options.h2c = true;
+    // `GET http://a.example/` with `Host: b.example` routes by a.example (RFC 9112 §3.2.2), as
+    // nginx does; Pingora rejects it by default (see vendor/README.md).
+    options.target_authority_wins = true;
+    // A space or control byte in the request line, or both Transfer-Encoding and
+    // Content-Length, is a 400 as in nginx, not repaired.
+    options.strict_request_head = true;
+    // The first head of a connection (HTTPS; plain ones are read earlier by `first_head`) must
+    // arrive within ingress-nginx's default `client-header-timeout` of its first byte; later
+    // heads use the ConfigMap's value, set per request by the router.
+    options.header_read_timeout = Some(std::time::Duration::from_secs(60));
+    // An idle keep-alive connection waits for its next request holding only its stream (no
+    // session, header buffer or request future; see vendor/README.md).
+    options.idle_without_session = true;
+    http.server_options = Some(options);
+    ProxyProtocolApp::new(http, publisher.clone(), metrics.connections(), threads)
+}
+
 /// Runs the proxy until the process is told to stop (see [`crate::lifecycle`]).
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let metrics = Metrics::new()?;
@@ -107,26 +140,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let fallback = tls::fake_certificate()?.certified;
     let resolver = Arc::new(SniResolver::new(publisher.clone(), fallback));
     let router = Router::new(publisher.clone(), lifecycle.clone(), metrics.clone(), args.https_port());
-    let mut http = http_proxy(&server.configuration, router);
-    // HTTP/2 with prior knowledge on the plain listener (gRPC clients use it); HTTP/1.1
-    // connections are told apart by the missing preface.
-    let mut options = HttpServerOptions::default();
-    options.h2c = true;
-    // `GET http://a.example/` with `Host: b.example` routes by a.example (RFC 9112 §3.2.2), as
-    // nginx does; Pingora rejects it by default (see vendor/README.md).
-    options.target_authority_wins = true;
-    // A space or control byte in the request line, or both Transfer-Encoding and
-    // Content-Length, is a 400 as in nginx, not repaired.
-    options.strict_request_head = true;
-    // The first head of a connection (HTTPS; plain ones are read earlier by `first_head`) must
-    // arrive within ingress-nginx's default `client-header-timeout` of its first byte; later
-    // heads use the ConfigMap's value, set per request by the router.
-    options.header_read_timeout = Some(std::time::Duration::from_secs(60));
-    // An idle keep-alive connection waits for its next request holding only its stream (no
-    // session, header buffer or request future; see vendor/README.md).
-    options.idle_without_session = true;
-    http.server_options = Some(options);
-    let app = ProxyProtocolApp::new(http, publisher.clone(), metrics.connections(), threads);
+    let app = proxy_app(&server.configuration, router, &publisher, &metrics, threads);
+    let gateway_router =
+        Router::new(publisher.clone(), lifecycle.clone(), metrics.clone(), args.https_port()).gateway_only();
+    let gateway_sockets = GatewaySockets::new(
+        publisher.clone(),
+        proxy_app(&server.configuration, gateway_router, &publisher, &metrics, threads),
+        tls::listener_settings(resolver.clone())?.build(),
+        PreTlsProxyProtocol::new(publisher.clone()),
+        [&args.http_addr, &args.https_addr].iter().filter_map(|a| a.parse().ok()).collect(),
+    );
     let mut proxy = Service::new("proxy".to_owned(), app);
     proxy.add_tcp(&args.http_addr);
     proxy.add_tls_with_settings(&args.https_addr, None, tls::listener_settings(resolver)?);
@@ -142,6 +165,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 
     server.add_service(admin);
     let proxy = server.add_service(proxy);
+    let gateways = server.add_service(background_service("gateway sockets", gateway_sockets));
+    gateways.add_dependency(&proxy);
     if let Some(kube) = kube {
         let source = server.add_service(background_service("kube source", kube));
         proxy.add_dependency(&source);

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use sluice_controller::cluster::{LeaseSettings, PublishAddress, StatusTarget};
-use sluice_controller::{ClassSettings, ClusterOptions, Options};
+use sluice_controller::{ClassSettings, ClusterOptions, GatewayOptions, Options};
 
 /// Sluice: a Kubernetes ingress controller and L7 proxy on Pingora.
 #[derive(Debug, Parser)]
@@ -103,6 +103,12 @@ pub struct RunArgs {
     /// Do not write the per-request access log.
     #[arg(long)]
     pub disable_access_log: bool,
+    /// `controllerName` of the GatewayClasses whose Gateways this controller serves.
+    #[arg(long, default_value = "sluice.dev/gateway-controller")]
+    pub gateway_controller_name: String,
+    /// Address of the listeners of Gateways that have no `spec.addresses`.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub gateway_bind_address: std::net::IpAddr,
 }
 
 impl RunArgs {
@@ -116,6 +122,10 @@ impl RunArgs {
             },
             configmap: self.configmap.clone(),
             default_certificate: self.default_ssl_certificate.clone(),
+            gateway: GatewayOptions {
+                controller_name: self.gateway_controller_name.clone(),
+                bind_address: self.gateway_bind_address,
+            },
         }
     }
 

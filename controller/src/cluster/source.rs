@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use kube::Client;
 use tokio::sync::{mpsc, watch};
-use tracing::{info, info_span, Instrument};
+use tracing::{info, info_span, warn, Instrument};
 
 use super::events::EventReporter;
 use super::leader::LeaderHandle;
@@ -66,7 +66,11 @@ impl KubeSource {
     /// completed its first list; `ready` fires then.
     pub async fn run(self, mut ready: Ready) {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let stores = Stores::start(&self.client, &self.options, tx);
+        let gateway_api = super::stores::gateway_api_installed(&self.client).await;
+        if !gateway_api {
+            warn!("Gateway API CRDs (gateway.networking.k8s.io v1 and v1beta1) are not installed; serving Ingresses only");
+        }
+        let stores = Stores::start(&self.client, &self.options, gateway_api, tx);
         let (snapshots, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
         if let Some(target) = self.options.status.clone() {
             let writer = status::StatusWriter::new(
@@ -78,7 +82,7 @@ impl KubeSource {
             tokio::spawn(writer.run(snapshot_rx).instrument(info_span!("status")));
         }
         let events = Arc::new(EventReporter::new(self.client.clone(), self.leader.clone()));
-        let mut unsynced: HashSet<ObjectKind> = Stores::kinds();
+        let mut unsynced: HashSet<ObjectKind> = stores.kinds();
         let mut batch = Batch::default();
         let absorb = |change: Change, batch: &mut Batch, unsynced: &mut HashSet<ObjectKind>| {
             if change.synced {

@@ -6,7 +6,7 @@ use std::fmt::Debug;
 use std::time::Instant;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::runtime::reflector::{self, Store};
@@ -18,6 +18,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, warn};
 
 use super::ClusterOptions;
+use crate::gateway_api::{Gateway, GatewayClass, HttpRoute, ReferenceGrant};
 use crate::snapshot::{object_key, Key, ObjectKind, Snapshot};
 
 /// Something in a store changed (or a kind finished a list).
@@ -41,6 +42,30 @@ pub struct Stores {
     secrets: Store<Secret>,
     config_maps: Store<ConfigMap>,
     own_config_map: Option<Store<ConfigMap>>,
+    /// The Gateway API kinds, when their CRDs are installed.
+    gateway: Option<GatewayStores>,
+}
+
+/// The stores of the Gateway API kinds, and the Namespaces their listeners select routes by.
+#[derive(Clone)]
+struct GatewayStores {
+    classes: Store<GatewayClass>,
+    gateways: Store<Gateway>,
+    routes: Store<HttpRoute>,
+    grants: Store<ReferenceGrant>,
+    namespaces: Store<Namespace>,
+}
+
+/// Whether the cluster serves the Gateway API kinds Sluice reads (their CRDs are installed).
+pub async fn gateway_api_installed(client: &Client) -> bool {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
+    let has = |list: &Option<APIResourceList>, plural: &str| {
+        list.as_ref().is_some_and(|r| r.resources.iter().any(|res| res.name == plural))
+    };
+    let v1 = client.list_api_group_resources("gateway.networking.k8s.io/v1").await.ok();
+    let v1beta1 = client.list_api_group_resources("gateway.networking.k8s.io/v1beta1").await.ok();
+    ["gatewayclasses", "gateways", "httproutes"].iter().all(|p| has(&v1, p))
+        && has(&v1beta1, "referencegrants")
 }
 
 /// The annotation `kubectl apply` leaves on objects: a full copy of the object, never needed here.
@@ -100,7 +125,13 @@ impl Stores {
     /// Starts one watcher per kind. Secrets exclude Helm releases, service-account tokens and
     /// registry credentials; of the Secrets and ConfigMaps, only those the configuration
     /// references are kept in snapshots.
-    pub fn start(client: &Client, options: &ClusterOptions, tx: UnboundedSender<Change>) -> Stores {
+    /// With `gateway_api`, the Gateway API kinds and Namespaces are watched too.
+    pub fn start(
+        client: &Client,
+        options: &ClusterOptions,
+        gateway_api: bool,
+        tx: UnboundedSender<Change>,
+    ) -> Stores {
         let ns = options.namespace.as_deref();
         let all = watcher::Config::default();
         // TLS Secrets and the Opaque ones basic auth reads; never Helm releases or tokens.
@@ -119,7 +150,15 @@ impl Stores {
             )),
             _ => None,
         };
+        let gateway = gateway_api.then(|| GatewayStores {
+            classes: watch(Api::all(client.clone()), all.clone(), ObjectKind::GatewayClass, tx.clone()),
+            gateways: watch(api(client, ns), all.clone(), ObjectKind::Gateway, tx.clone()),
+            routes: watch(api(client, ns), all.clone(), ObjectKind::HttpRoute, tx.clone()),
+            grants: watch(api(client, ns), all.clone(), ObjectKind::ReferenceGrant, tx.clone()),
+            namespaces: watch(Api::all(client.clone()), all.clone(), ObjectKind::Namespace, tx.clone()),
+        });
         Stores {
+            gateway,
             ingresses: watch(api(client, ns), all.clone(), ObjectKind::Ingress, tx.clone()),
             classes: watch(Api::all(client.clone()), all.clone(), ObjectKind::IngressClass, tx.clone()),
             services: watch(api(client, ns), all.clone(), ObjectKind::Service, tx.clone()),
@@ -131,7 +170,15 @@ impl Stores {
     }
 
     /// The kinds every first sync must cover.
-    pub fn kinds() -> HashSet<ObjectKind> {
+    pub fn kinds(&self) -> HashSet<ObjectKind> {
+        let gateway = [
+            ObjectKind::GatewayClass,
+            ObjectKind::Gateway,
+            ObjectKind::HttpRoute,
+            ObjectKind::ReferenceGrant,
+            ObjectKind::Namespace,
+        ];
+        let gateway = gateway.into_iter().filter(|_| self.gateway.is_some());
         [
             ObjectKind::Ingress,
             ObjectKind::IngressClass,
@@ -141,6 +188,7 @@ impl Stores {
             ObjectKind::ConfigMap,
         ]
         .into_iter()
+        .chain(gateway)
         .collect()
     }
 
@@ -164,6 +212,14 @@ impl Stores {
         }
         let ingresses = collect(&self.ingresses, false);
         let mut referenced: HashSet<Key> = default_certificate.cloned().into_iter().collect();
+        let gateways = self.gateway.as_ref().map(|g| collect(&g.gateways, false)).unwrap_or_default();
+        for ((ns, _), gateway) in &gateways {
+            for tls in gateway.spec.listeners.iter().filter_map(|l| l.tls.as_ref()) {
+                for r in &tls.certificate_refs {
+                    referenced.insert((r.namespace.clone().unwrap_or_else(|| ns.clone()), r.name.clone()));
+                }
+            }
+        }
         for ((ns, _), ing) in &ingresses {
             for tls in ing.spec.iter().flat_map(|s| s.tls.iter().flatten()) {
                 if let Some(name) = &tls.secret_name {
@@ -195,6 +251,11 @@ impl Stores {
             endpoint_slices: collect(&self.slices, false),
             secrets,
             config_maps,
+            namespaces: self.gateway.as_ref().map(|g| collect(&g.namespaces, true)).unwrap_or_default(),
+            gateway_classes: self.gateway.as_ref().map(|g| collect(&g.classes, true)).unwrap_or_default(),
+            gateways,
+            http_routes: self.gateway.as_ref().map(|g| collect(&g.routes, false)).unwrap_or_default(),
+            reference_grants: self.gateway.as_ref().map(|g| collect(&g.grants, false)).unwrap_or_default(),
         }
     }
 }

@@ -6,6 +6,11 @@ use serde_yaml::Value;
 
 use crate::snapshot::Object;
 
+/// The Gateway API versions read from manifests (`v1beta1` has the same shapes for the kinds
+/// Sluice serves).
+const GATEWAY_V1: &str = "gateway.networking.k8s.io/v1";
+const GATEWAY_V1BETA1: &str = "gateway.networking.k8s.io/v1beta1";
+
 /// Why a file could not be used. The whole file is rejected, so that its last good objects keep
 /// serving instead of a half-read version of it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,6 +83,19 @@ fn add_value(value: Value, document: usize, parsed: &mut Parsed) -> Result<(), P
         }
         ("v1", "Secret") => typed(serde_yaml::from_value(value).map(Object::secret))?,
         ("v1", "ConfigMap") => typed(serde_yaml::from_value(value).map(Object::config_map))?,
+        ("v1", "Namespace") => typed(serde_yaml::from_value(value).map(Object::namespace))?,
+        (GATEWAY_V1 | GATEWAY_V1BETA1, "GatewayClass") => {
+            typed(serde_yaml::from_value(value).map(Object::gateway_class))?
+        }
+        (GATEWAY_V1 | GATEWAY_V1BETA1, "Gateway") => {
+            typed(serde_yaml::from_value(value).map(Object::gateway))?
+        }
+        (GATEWAY_V1 | GATEWAY_V1BETA1, "HTTPRoute") => {
+            typed(serde_yaml::from_value(value).map(Object::http_route))?
+        }
+        (GATEWAY_V1 | GATEWAY_V1BETA1, "ReferenceGrant") => {
+            typed(serde_yaml::from_value(value).map(Object::reference_grant))?
+        }
         (_, "Ingress" | "IngressClass" | "EndpointSlice") => {
             parsed.skipped.push(Skipped {
                 document,

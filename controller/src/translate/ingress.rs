@@ -374,6 +374,7 @@ impl<'a> TableBuilder<'a> {
                 rewrite: None,
                 canary: None,
                 policy,
+                gateway: None,
             }),
             Err(reason) => {
                 self.warn(&origin.object, reason);
@@ -414,6 +415,6 @@ impl<'a> TableBuilder<'a> {
             self.table.set_default_backend(default);
         }
         self.table.finish();
-        Translation { table: self.table, warnings: self.warnings }
+        Translation { table: self.table, warnings: self.warnings, gateway_status: Default::default() }
     }
 }

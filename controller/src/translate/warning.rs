@@ -200,6 +200,16 @@ pub enum Invalid {
         /// The address as written.
         address: String,
     },
+    /// A Gateway API object (or part of one) is not served, with the spec's reason.
+    #[error("{what}: {reason}: {message}")]
+    Gateway {
+        /// What part of the object (a listener, a rule, a backendRef, a parentRef).
+        what: String,
+        /// The spec's condition reason (`NotAllowedByListeners`, `BackendNotFound`, ...).
+        reason: &'static str,
+        /// Why.
+        message: String,
+    },
 }
 
 impl Invalid {
@@ -230,6 +240,7 @@ impl Invalid {
                 "InvalidCertificate"
             }
             Invalid::EndpointAddress { .. } => "InvalidEndpoint",
+            Invalid::Gateway { reason, .. } => reason,
         }
     }
 }

@@ -5,6 +5,10 @@
 use http::header::{self};
 use pingora::prelude::Session;
 use pingora::Result;
+use std::sync::Arc;
+
+use sluice_controller::table::GatewayMatch;
+use sluice_controller::{Route, RoutingTable};
 use tracing::debug;
 
 use super::checks::{self, oversized};
@@ -14,9 +18,33 @@ use crate::forwarding::{self, X_REQUEST_ID};
 use crate::mirror;
 use crate::respond::{self, Local};
 use crate::traffic::{self, Target};
-use crate::{cors, redirects};
+use crate::{cors, gateway, redirects};
 
 impl Router {
+    /// The route for a request: a Gateway route when the connection's socket serves Gateway
+    /// listeners and one matches; otherwise (or on a socket shared with the Ingress listeners
+    /// when none matches) the Ingress routes.
+    fn find_route(
+        &self,
+        session: &Session,
+        table: &RoutingTable,
+        host: &str,
+        path: &str,
+    ) -> Option<Arc<Route>> {
+        if table.has_gateways() {
+            let local = session.server_addr().and_then(|a| a.as_inet()).copied();
+            if let Some(local) = local {
+                let req = session.req_header();
+                match table.gateway_lookup(local, host, path, &req.method, &req.headers, req.uri.query()) {
+                    GatewayMatch::Route(route) => return Some(route.clone()),
+                    GatewayMatch::NoRoute if !self.serves_ingress => return None,
+                    GatewayMatch::NoRoute | GatewayMatch::NotGateway => {}
+                }
+            }
+        }
+        table.lookup(host, path).cloned()
+    }
+
     /// The request phase (see `ProxyHttp::request_filter` on [`Router`]): `Ok(true)` when the
     /// response has been sent.
     pub(super) async fn route_request(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
@@ -82,11 +110,36 @@ impl Router {
             return Ok(true);
         }
         let path = ctx.facts.path(req);
-        let Some(route) = table.lookup(host, path).cloned() else {
+        let Some(route) = self.find_route(session, table, host, path) else {
             Local::new(404, "404 page not found\n")?.send(session, hsts.as_ref()).await?;
             return Ok(true);
         };
         ctx.route = Some(route.clone());
+        let req = session.req_header();
+        if let Some(rule) = &route.gateway {
+            if let Some(redirect) = &rule.redirect {
+                let location = gateway::redirect_location(
+                    redirect,
+                    &route.path,
+                    scheme,
+                    ctx.facts.host(req),
+                    path,
+                    req.uri.query(),
+                    rule.listener_port,
+                );
+                let resp = Local::new(redirect.code, "")?.header(header::LOCATION, location)?;
+                resp.send(session, hsts.as_ref()).await?;
+                return Ok(true);
+            }
+            let roll = (traffic::random_u64() % u64::from(rule.total_weight.max(1))) as u32;
+            ctx.gateway_pick = rule.pick(roll).filter(|_| rule.total_weight > 0);
+            let valid = ctx.gateway_pick.and_then(|i| rule.backends[i].backend.as_ref());
+            if valid.is_none() {
+                // No backend, all weights 0, or this share's backendRef is invalid (the spec's 500).
+                Local::new(500, "500 internal server error\n")?.send(session, hsts.as_ref()).await?;
+                return Ok(true);
+            }
+        }
         let policy = &route.policy;
 
         if let Some(cors) = &policy.cors {
@@ -140,7 +193,12 @@ impl Router {
             let timeout = policy.upstream.connect_timeout + policy.upstream.read_timeout;
             ctx.mirror_body = mirror::start(&self.subrequests, mirror, &original, timeout);
         }
-        let (target, backend) = traffic::choose_backend(&route, req);
+        let picked =
+            ctx.gateway_pick.zip(route.gateway.as_ref()).and_then(|(i, g)| g.backends[i].backend.clone());
+        let (target, backend) = match picked {
+            Some(backend) => (Target::Main, backend),
+            None => traffic::choose_backend(&route, req),
+        };
         let (target, backend) = if !backend.endpoints.is_empty() {
             (target, backend)
         } else if let Some(fallback) = policy.fallback.as_ref().filter(|b| !b.endpoints.is_empty()) {

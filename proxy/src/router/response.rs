@@ -18,7 +18,7 @@ use super::{RequestCtx, Router};
 use crate::forwarding::{self};
 use crate::traffic::{self};
 use crate::upstream;
-use crate::{cors, header_rewrites};
+use crate::{cors, gateway, header_rewrites};
 
 impl Router {
     /// Asks for another endpoint when the status is one `proxy-next-upstream` lists and an
@@ -41,6 +41,9 @@ impl Router {
             && ctx.attempts.another_allowed(next)
         {
             return Error::e_explain(ErrorType::HTTPStatus(status), "proxy-next-upstream status");
+        }
+        if let Some(rule) = &route.gateway {
+            gateway::apply_response(response, rule, ctx.gateway_pick)?;
         }
         if !route.policy.header_rewrites.is_empty() {
             header_rewrites::apply(&route.policy.header_rewrites, response)?;

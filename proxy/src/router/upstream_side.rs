@@ -10,7 +10,7 @@ use super::{RequestCtx, Router};
 use crate::facts::request_uri;
 use crate::forwarding::{self, Downstream};
 use crate::traffic::{self, Target};
-use crate::upstream;
+use crate::{gateway, upstream};
 
 impl Router {
     /// Picks the endpoint for this attempt (affinity, hashing, EWMA or round robin), avoiding
@@ -93,6 +93,10 @@ impl Router {
         if ctx.facts.absolute_form() {
             // RFC 9112 §3.2.2: the request line's authority replaces the Host header.
             upstream.insert_header(header::HOST, ctx.facts.raw_host(req))?;
+        }
+        if let Some(rule) = &route.gateway {
+            let path = ctx.facts.path(req);
+            gateway::apply_request(upstream, rule, ctx.gateway_pick, &route.path, path, req.uri.query())?;
         }
         if let Some(vhost) = &route.policy.upstream_vhost {
             upstream.insert_header(header::HOST, vhost.clone())?;

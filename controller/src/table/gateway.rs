@@ -1,0 +1,180 @@
+//! Gateway API routes in the table: per listener socket, the routes of each effective
+//! hostname (the intersection of listener and route hostnames) in the spec's precedence order.
+//!
+//! Host selection follows the Gateway API: an exact hostname first, then the longest wildcard
+//! whose suffix matches (`*.example.com` matches any number of labels before `example.com`,
+//! never `example.com` itself), then the routes without a hostname. Within the chosen host,
+//! the first route (in precedence order) whose path and conditions hold serves the request.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use http::{HeaderMap, Method};
+
+use super::{Route, RoutingTable};
+use crate::matching::normalize_host;
+use crate::FastMap;
+
+/// A socket Gateway listeners are served on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GatewayListener {
+    /// The address and port.
+    pub addr: SocketAddr,
+    /// Whether connections start with a TLS handshake (an HTTPS listener).
+    pub tls: bool,
+}
+
+/// The precedence of one compiled HTTPRoute match, smallest first: Exact paths, then the
+/// longest prefix (regular expressions after both), then a method match, then more header
+/// matches, then more query matches, then the oldest route, then namespace/name, then the order
+/// of rules and matches within the route.
+pub type Precedence = (
+    u8,
+    std::cmp::Reverse<usize>,
+    u8,
+    std::cmp::Reverse<usize>,
+    std::cmp::Reverse<usize>,
+    (i64, i32),
+    String,
+    usize,
+    usize,
+);
+
+/// The Gateway routes of one listener socket.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GatewayHosts {
+    exact: FastMap<String, Vec<(Precedence, Arc<Route>)>>,
+    /// Wildcard suffixes (`example.com` for `*.example.com`), longest first after `finish`.
+    wildcards: Vec<(String, Vec<(Precedence, Arc<Route>)>)>,
+    any: Vec<(Precedence, Arc<Route>)>,
+}
+
+/// What the Gateway routes of a socket say about a request.
+#[derive(Debug)]
+pub enum GatewayMatch<'t> {
+    /// No Gateway listener is served on the socket.
+    NotGateway,
+    /// A Gateway listener is, but no route of it matches (404, or the Ingress routes when the
+    /// socket is shared with them).
+    NoRoute,
+    /// This route serves the request.
+    Route(&'t Arc<Route>),
+}
+
+impl GatewayHosts {
+    /// Adds a route for `host` (`None`: the listener and route have no hostname).
+    pub fn add(&mut self, host: Option<&str>, precedence: Precedence, route: Arc<Route>) {
+        let bucket = match host {
+            None => &mut self.any,
+            Some(h) => match h.strip_prefix("*.") {
+                Some(suffix) => match self.wildcards.iter_mut().position(|(s, _)| s == suffix) {
+                    Some(i) => &mut self.wildcards[i].1,
+                    None => {
+                        self.wildcards.push((suffix.to_owned(), Vec::new()));
+                        let last = self.wildcards.len() - 1;
+                        &mut self.wildcards[last].1
+                    }
+                },
+                None => self.exact.entry(h.to_owned()).or_default(),
+            },
+        };
+        bucket.push((precedence, route));
+    }
+
+    fn finish(&mut self) {
+        let sort = |routes: &mut Vec<(Precedence, Arc<Route>)>| routes.sort_by(|a, b| a.0.cmp(&b.0));
+        self.exact.values_mut().for_each(sort);
+        self.wildcards.iter_mut().for_each(|(_, routes)| sort(routes));
+        sort(&mut self.any);
+        self.wildcards.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+    }
+
+    /// The routes for a request host (already normalized).
+    fn host_routes(&self, host: &str) -> &[(Precedence, Arc<Route>)] {
+        if let Some(routes) = self.exact.get(host) {
+            return routes;
+        }
+        let wildcard = self.wildcards.iter().find(|(suffix, _)| {
+            host.len() > suffix.len() + 1
+                && host.ends_with(suffix.as_str())
+                && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+        });
+        wildcard.map_or(&self.any, |(_, routes)| routes)
+    }
+
+    /// Every route of the socket.
+    fn routes(&self) -> impl Iterator<Item = &Arc<Route>> {
+        let exact = self.exact.values().flatten();
+        let wild = self.wildcards.iter().flat_map(|(_, r)| r.iter());
+        exact.chain(wild).chain(self.any.iter()).map(|(_, r)| r)
+    }
+}
+
+impl RoutingTable {
+    /// The Gateway routes served on `addr` (created empty when the listener has none yet).
+    pub fn gateway_mut(&mut self, addr: SocketAddr) -> &mut GatewayHosts {
+        self.gateways.entry(addr).or_default()
+    }
+
+    /// Records a socket a Gateway listener is served on.
+    pub fn add_gateway_listener(&mut self, listener: GatewayListener) {
+        if !self.gateway_listeners.contains(&listener) {
+            self.gateway_listeners.push(listener);
+        }
+    }
+
+    /// The sockets Gateway listeners are served on.
+    pub fn gateway_listeners(&self) -> &[GatewayListener] {
+        &self.gateway_listeners
+    }
+
+    /// Sorts Gateway routes into precedence order (called by `finish`).
+    pub(super) fn finish_gateways(&mut self) {
+        self.gateways.values_mut().for_each(GatewayHosts::finish);
+        self.gateway_listeners.sort_unstable();
+    }
+
+    /// Every Gateway route.
+    pub(super) fn gateway_routes(&self) -> impl Iterator<Item = &Arc<Route>> {
+        self.gateways.values().flat_map(GatewayHosts::routes)
+    }
+
+    /// Whether any Gateway route is in the table (requests skip the Gateway lookup otherwise).
+    pub fn has_gateways(&self) -> bool {
+        !self.gateways.is_empty()
+    }
+
+    /// The Gateway route for a request that arrived on `local` (the connection's local
+    /// address): the socket's own routes, else those of a listener on the same port bound to
+    /// every address. `host` is the raw Host (port and case ignored); `path` the normalized
+    /// path.
+    pub fn gateway_lookup(
+        &self,
+        local: SocketAddr,
+        host: &str,
+        path: &str,
+        method: &Method,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> GatewayMatch<'_> {
+        if self.gateways.is_empty() {
+            return GatewayMatch::NotGateway;
+        }
+        let any_v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), local.port());
+        let any_v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), local.port());
+        let hosts = self
+            .gateways
+            .get(&local)
+            .or_else(|| self.gateways.get(&any_v4))
+            .or_else(|| self.gateways.get(&any_v6));
+        let Some(hosts) = hosts else {
+            return GatewayMatch::NotGateway;
+        };
+        let host = normalize_host(host);
+        let found = hosts.host_routes(&host).iter().map(|(_, r)| r).find(|r| {
+            r.path.matches(path)
+                && r.gateway.as_ref().is_none_or(|g| g.conditions.matches(method, headers, query))
+        });
+        found.map_or(GatewayMatch::NoRoute, GatewayMatch::Route)
+    }
+}

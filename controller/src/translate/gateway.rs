@@ -1,0 +1,386 @@
+//! Gateway API into the routing table: the GatewayClasses whose `controllerName` is Sluice's,
+//! their Gateways' listeners (sockets, hostnames, certificates, which routes may attach), and
+//! the HTTPRoutes attached to them ([`routes`]), with the status the spec defines.
+//!
+//! A listener is served on `A:P` for every `IPAddress` A of its Gateway's `spec.addresses`, or
+//! on the bind address (`--gateway-bind-address`) when it has none.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use crate::gateway_api::{
+    ClassStatus, Condition, Gateway, GatewayStatus, GatewayStatuses, Listener, ListenerStatus, GROUP,
+};
+use crate::snapshot::{Key, ObjectKind, ObjectRef, Snapshot};
+use crate::table::{GatewayListener, RoutingTable};
+use crate::tls::TlsCertificate;
+
+use super::endpoints::Endpoints;
+use super::tls::Certificates;
+use super::warning::{Invalid, Warning};
+
+mod filters;
+mod grants;
+mod routes;
+
+/// Which Gateways are Sluice's, and where listeners without addresses are bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayOptions {
+    /// `--gateway-controller-name`: GatewayClasses with this `controllerName` are served.
+    pub controller_name: String,
+    /// `--gateway-bind-address`: the address of listeners whose Gateway has no addresses.
+    pub bind_address: IpAddr,
+}
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        GatewayOptions {
+            controller_name: "sluice.dev/gateway-controller".to_owned(),
+            bind_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        }
+    }
+}
+
+/// A listener of a served Gateway, as validated.
+struct Served<'s> {
+    key: Key,
+    spec: &'s Listener,
+    /// The listener hostname (lowercase; `None`: any).
+    hostname: Option<String>,
+    port: u16,
+    tls: bool,
+    addresses: Arc<[IpAddr]>,
+    /// Accepted, not conflicted, references resolved: routes may attach and it is programmed.
+    ready: bool,
+    /// Whether HTTPRoutes are among the allowed kinds.
+    takes_http_routes: bool,
+    attached: u32,
+    conditions: Vec<Condition>,
+}
+
+/// Adds the Gateway API routes of `snapshot` to `table`; returns the status of every served
+/// object. `endpoints` and `certificates` are shared with the Ingress translation.
+pub(super) fn add(
+    snapshot: &Snapshot,
+    options: &GatewayOptions,
+    defaults: &crate::policy::RoutePolicy,
+    endpoints: &mut Endpoints<'_>,
+    certificates: &mut Certificates<'_>,
+    table: &mut RoutingTable,
+    warnings: &mut Vec<Warning>,
+) -> GatewayStatuses {
+    let mut status = GatewayStatuses::default();
+    let classes: Vec<&str> = snapshot
+        .gateway_classes
+        .values()
+        .filter(|c| c.spec.controller_name == options.controller_name)
+        .filter_map(|c| c.metadata.name.as_deref())
+        .collect();
+    for name in &classes {
+        let conditions = vec![Condition::yes("Accepted", "Accepted")];
+        status.gateway_classes.push(ClassStatus { name: (*name).to_owned(), conditions });
+    }
+    let mut gateways: Vec<(&Key, &Gateway)> = snapshot
+        .gateways
+        .iter()
+        .filter(|(_, g)| classes.contains(&g.spec.gateway_class_name.as_str()))
+        .map(|(k, g)| (k, &**g))
+        .collect();
+    gateways.sort_by_key(|(k, g)| (g.metadata.creation_timestamp.as_ref().map(|t| t.0), *k));
+
+    let mut listeners = Vec::new();
+    for (key, gateway) in gateways {
+        let object = ObjectRef::from_meta(ObjectKind::Gateway, &gateway.metadata);
+        let (addresses, bad_address) = addresses(gateway, options);
+        let first = listeners.len();
+        for spec in &gateway.spec.listeners {
+            listeners.push(listener(snapshot, key, spec, addresses.clone(), certificates, table, warnings));
+        }
+        mark_conflicts(&mut listeners[first..]);
+        for l in &listeners[first..] {
+            if !l.ready {
+                let what = format!("listener {:?}", l.spec.name);
+                let failed = l.conditions.iter().find(|c| !c.holds() && c.type_ != "Conflicted");
+                let failed = failed.or(l.conditions.iter().find(|c| c.type_ == "Conflicted" && c.holds()));
+                if let Some(c) = failed {
+                    let reason = Invalid::Gateway { what, reason: c.reason, message: c.message.clone() };
+                    warnings.push(Warning { object: object.clone(), reason });
+                }
+            }
+        }
+        let mut conditions = Vec::new();
+        match &bad_address {
+            Some(value) => {
+                let message = format!("address {value:?} is not an IPAddress Sluice can bind");
+                conditions.push(Condition::no("Accepted", "UnsupportedAddress", message.clone()));
+                conditions.push(Condition::no("Programmed", "AddressNotUsable", message.clone()));
+                let what = "spec.addresses".to_owned();
+                let reason = Invalid::Gateway { what, reason: "UnsupportedAddress", message };
+                warnings.push(Warning { object: object.clone(), reason });
+            }
+            None => {
+                let any_ready = listeners[first..].iter().any(|l| l.ready);
+                conditions.push(Condition::yes("Accepted", "Accepted"));
+                conditions.push(if any_ready || listeners.len() == first {
+                    Condition::yes("Programmed", "Programmed")
+                } else {
+                    Condition::no("Programmed", "Invalid", "no listener is valid")
+                });
+            }
+        }
+        if bad_address.is_some() {
+            listeners[first..].iter_mut().for_each(|l| l.ready = false);
+        }
+        for l in listeners[first..].iter().filter(|l| l.ready) {
+            for ip in l.addresses.iter() {
+                table
+                    .add_gateway_listener(GatewayListener { addr: SocketAddr::new(*ip, l.port), tls: l.tls });
+                table.gateway_mut(SocketAddr::new(*ip, l.port));
+            }
+        }
+        status.gateways.push(GatewayStatus {
+            namespace: key.0.clone(),
+            name: key.1.clone(),
+            addresses: addresses.iter().map(IpAddr::to_string).collect(),
+            conditions,
+            listeners: Vec::new(),
+        });
+    }
+
+    status.http_routes = routes::attach(snapshot, defaults, &mut listeners, endpoints, table, warnings);
+    for gateway in &mut status.gateways {
+        let key = (gateway.namespace.clone(), gateway.name.clone());
+        gateway.listeners = listeners
+            .iter()
+            .filter(|l| l.key == key)
+            .map(|l| ListenerStatus {
+                name: l.spec.name.clone(),
+                attached_routes: l.attached,
+                conditions: l.conditions.clone(),
+            })
+            .collect();
+    }
+    status
+}
+
+/// The IPAddress addresses of a Gateway (the bind address when it names none), and the first
+/// address Sluice cannot serve, if any.
+fn addresses(gateway: &Gateway, options: &GatewayOptions) -> (Arc<[IpAddr]>, Option<String>) {
+    let mut ips = Vec::new();
+    let mut bad = None;
+    for a in &gateway.spec.addresses {
+        let is_ip = a.type_.as_deref().is_none_or(|t| t == "IPAddress");
+        match a.value.parse::<IpAddr>() {
+            Ok(ip) if is_ip => ips.push(ip),
+            _ => {
+                bad.get_or_insert_with(|| a.value.clone());
+            }
+        }
+    }
+    if ips.is_empty() {
+        ips.push(options.bind_address);
+    }
+    ips.sort_unstable();
+    ips.dedup();
+    (Arc::from(ips), bad)
+}
+
+/// Validates one listener: protocol, port, hostname, route kinds and, for HTTPS, its
+/// certificates (installed in `table` for SNI).
+#[allow(clippy::too_many_arguments)]
+fn listener<'s>(
+    snapshot: &Snapshot,
+    key: &Key,
+    spec: &'s Listener,
+    addresses: Arc<[IpAddr]>,
+    certificates: &mut Certificates<'_>,
+    table: &mut RoutingTable,
+    warnings: &mut Vec<Warning>,
+) -> Served<'s> {
+    let mut conditions = Vec::new();
+    let mut accepted = Ok(());
+    let tls = match spec.protocol.as_str() {
+        "HTTP" => false,
+        "HTTPS" => true,
+        other => {
+            accepted = Err((
+                "UnsupportedProtocol",
+                format!("protocol {other:?} is not supported (HTTP and HTTPS are)"),
+            ));
+            false
+        }
+    };
+    let port = u16::try_from(spec.port).ok().filter(|p| *p > 0).unwrap_or_else(|| {
+        accepted = Err(("PortUnavailable", format!("port {} is not a valid port", spec.port)));
+        0
+    });
+    let hostname = match spec.hostname.as_deref().filter(|h| !h.is_empty()) {
+        None => None,
+        Some(h) => match super::rules::validate_host(h) {
+            Some(h) => Some(h),
+            None => {
+                accepted = Err(("UnsupportedValue", format!("hostname {h:?} is not a valid host name")));
+                None
+            }
+        },
+    };
+    let (takes_http_routes, bad_kinds) = route_kinds(spec);
+    let mut resolved = match bad_kinds {
+        Some(kind) => Err(("InvalidRouteKinds", format!("route kind {kind:?} is not supported"))),
+        None => Ok(()),
+    };
+    if tls {
+        match listener_certificates(snapshot, key, spec, certificates) {
+            Ok(certs) => install(table, hostname.as_deref(), &certs),
+            Err(e) => resolved = resolved.and(Err(e)),
+        }
+    }
+    let _ = warnings;
+    let ready = accepted.is_ok() && resolved.is_ok();
+    conditions.push(match &accepted {
+        Ok(()) => Condition::yes("Accepted", "Accepted"),
+        Err((reason, message)) => Condition::no("Accepted", reason, message.clone()),
+    });
+    conditions.push(match &resolved {
+        Ok(()) => Condition::yes("ResolvedRefs", "ResolvedRefs"),
+        Err((reason, message)) => Condition::no("ResolvedRefs", reason, message.clone()),
+    });
+    conditions.push(Condition::no("Conflicted", "NoConflicts", ""));
+    conditions.push(if ready {
+        Condition::yes("Programmed", "Programmed")
+    } else {
+        Condition::no(
+            "Programmed",
+            "Invalid",
+            "the listener is not accepted or its references are unresolved",
+        )
+    });
+    Served {
+        key: key.clone(),
+        spec,
+        hostname,
+        port,
+        tls,
+        addresses,
+        ready,
+        takes_http_routes,
+        attached: 0,
+        conditions,
+    }
+}
+
+/// Whether HTTPRoutes may attach, and the first allowed kind Sluice does not serve.
+fn route_kinds(spec: &Listener) -> (bool, Option<String>) {
+    let Some(kinds) = spec.allowed_routes.as_ref().and_then(|a| a.kinds.as_ref()) else {
+        return (true, None);
+    };
+    if kinds.is_empty() {
+        return (true, None);
+    }
+    let mut takes = false;
+    let mut bad = None;
+    for k in kinds {
+        let group_ok = k.group.as_deref().is_none_or(|g| g == GROUP);
+        if group_ok && k.kind == "HTTPRoute" {
+            takes = true;
+        } else {
+            bad.get_or_insert_with(|| k.kind.clone());
+        }
+    }
+    (takes, bad)
+}
+
+/// The certificates of an HTTPS listener's `tls.certificateRefs`.
+fn listener_certificates(
+    snapshot: &Snapshot,
+    key: &Key,
+    spec: &Listener,
+    certificates: &mut Certificates<'_>,
+) -> Result<Vec<Arc<TlsCertificate>>, (&'static str, String)> {
+    let tls = spec.tls.as_ref();
+    if tls.and_then(|t| t.mode.as_deref()).is_some_and(|m| m != "Terminate") {
+        return Err(("UnsupportedValue", "TLS mode Passthrough is not supported".to_owned()));
+    }
+    let refs = tls.map(|t| t.certificate_refs.as_slice()).unwrap_or_default();
+    if refs.is_empty() {
+        return Err(("InvalidCertificateRef", "an HTTPS listener needs a certificateRef".to_owned()));
+    }
+    let mut out = Vec::new();
+    for r in refs {
+        let group_ok = r.group.as_deref().is_none_or(str::is_empty);
+        if !group_ok || r.kind.as_deref().is_some_and(|k| k != "Secret") {
+            return Err(("InvalidCertificateRef", format!("certificateRef {:?} is not a Secret", r.name)));
+        }
+        let ns = r.namespace.as_deref().unwrap_or(&key.0);
+        if ns != key.0 && !grants::permits(snapshot, ("Gateway", &key.0), ("", "Secret", ns, &r.name)) {
+            let message = format!("Secret {ns}/{} needs a ReferenceGrant", r.name);
+            return Err(("RefNotPermitted", message));
+        }
+        match certificates.load(ns, &r.name) {
+            Ok(cert) => out.push(cert),
+            Err(e) => return Err(("InvalidCertificateRef", e.to_string())),
+        }
+    }
+    Ok(out)
+}
+
+/// Installs a listener's certificates for SNI: under the listener hostname, or under the
+/// names the certificate covers when the listener has none.
+fn install(table: &mut RoutingTable, hostname: Option<&str>, certs: &[Arc<TlsCertificate>]) {
+    match hostname {
+        Some(h) => {
+            if let Some(cert) = certs.iter().find(|c| c.covers(h)).or(certs.first()) {
+                table.add_certificate(h, cert.clone());
+            }
+        }
+        None => {
+            for cert in certs {
+                for name in &cert.names {
+                    table.add_certificate(name, cert.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Listeners of one Gateway that share a port: different protocols conflict
+/// (`ProtocolConflict`), as do equal hostnames (`HostnameConflict`); both lose.
+fn mark_conflicts(listeners: &mut [Served<'_>]) {
+    let mut by_port: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
+    for (i, l) in listeners.iter().enumerate() {
+        by_port.entry(l.port).or_default().push(i);
+    }
+    let mut conflicted: Vec<(usize, &'static str)> = Vec::new();
+    for group in by_port.values() {
+        for (n, &i) in group.iter().enumerate() {
+            for &j in &group[n + 1..] {
+                let (a, b) = (&listeners[i], &listeners[j]);
+                let reason = if a.tls != b.tls {
+                    Some("ProtocolConflict")
+                } else if a.hostname == b.hostname {
+                    Some("HostnameConflict")
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    conflicted.push((i, reason));
+                    conflicted.push((j, reason));
+                }
+            }
+        }
+    }
+    for (i, reason) in conflicted {
+        let l = &mut listeners[i];
+        l.ready = false;
+        for c in &mut l.conditions {
+            match c.type_ {
+                "Conflicted" => *c = Condition::yes("Conflicted", reason),
+                "Programmed" => {
+                    *c = Condition::no("Programmed", "Invalid", "the listener conflicts with another")
+                }
+                _ => {}
+            }
+        }
+    }
+}

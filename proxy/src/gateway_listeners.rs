@@ -1,0 +1,215 @@
+//! The sockets of Gateway listeners, opened and closed as the published table changes, with
+//! no restart and without touching other sockets' connections.
+//!
+//! Pingora's listeners are fixed when the server starts, so Gateway sockets have their own
+//! accept loops in a background service. Each accepted connection goes through the same
+//! application as the Ingress listeners' (PROXY protocol, connection caps, first-head timeout,
+//! the router), and HTTPS ones through a TLS acceptor with the same SNI resolver. A socket
+//! whose address and port an Ingress listener already covers is not opened: that listener
+//! serves it (the router picks Gateway routes by the connection's local address).
+//!
+//! Sockets are bound with `SO_REUSEPORT` and `IP_FREEBIND`, so a standby node can hold a VIP's
+//! socket before Keepalived moves the address to it. Closing a socket stops new connections;
+//! those already accepted run to their end.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::apps::ServerApp;
+use pingora::listeners::tls::Acceptor;
+use pingora::listeners::PreTlsProcess;
+use pingora::protocols::l4::listener::Listener as L4Listener;
+use pingora::protocols::Stream;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use sluice_controller::table::GatewayListener;
+use sluice_controller::Publisher;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::listener::PreTlsProxyProtocol;
+
+/// How often the live table is checked for listener changes.
+const POLL: Duration = Duration::from_millis(50);
+/// The listen backlog of a Gateway socket.
+const BACKLOG: i32 = 1024;
+
+/// The background service that keeps Gateway sockets in line with the live table.
+pub struct GatewaySockets<A> {
+    publisher: Arc<Publisher>,
+    app: Arc<A>,
+    tls: Arc<Acceptor>,
+    pre_tls: Arc<PreTlsProxyProtocol>,
+    /// The Ingress listeners' addresses (they serve Gateway listeners on the same socket).
+    ingress: Vec<SocketAddr>,
+}
+
+impl<A> GatewaySockets<A> {
+    /// A service serving `app` on the Gateway sockets of `publisher`'s tables; `tls` terminates
+    /// HTTPS listeners; `ingress` are the addresses the Ingress listeners are bound to.
+    pub fn new(
+        publisher: Arc<Publisher>,
+        app: A,
+        tls: Acceptor,
+        pre_tls: PreTlsProxyProtocol,
+        ingress: Vec<SocketAddr>,
+    ) -> Self {
+        GatewaySockets {
+            publisher,
+            app: Arc::new(app),
+            tls: Arc::new(tls),
+            pre_tls: Arc::new(pre_tls),
+            ingress,
+        }
+    }
+}
+
+/// Whether an Ingress listener bound to `ingress` already receives connections for `addr`.
+fn covered(ingress: &[SocketAddr], addr: SocketAddr) -> bool {
+    ingress.iter().any(|i| i.port() == addr.port() && (i.ip().is_unspecified() || i.ip() == addr.ip()))
+}
+
+/// A listening socket on `addr` with `SO_REUSEADDR`, `SO_REUSEPORT` and freebind.
+pub fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    match addr {
+        SocketAddr::V4(_) => socket.set_freebind_v4(true)?,
+        SocketAddr::V6(_) => {
+            socket.set_only_v6(true)?;
+            socket.set_freebind_v6(true)?;
+        }
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    tokio::net::TcpListener::from_std(socket.into())
+}
+
+impl<A: ServerApp + Send + Sync + 'static> GatewaySockets<A> {
+    /// Accepts on one socket until aborted; each connection is served in its own task.
+    async fn accept_loop(self: Arc<Self>, listener: L4Listener, tls: bool, shutdown: ShutdownWatch) {
+        loop {
+            let mut stream = match listener.accept().await {
+                Ok(stream) => stream,
+                Err(error) => {
+                    warn!(%error, "Gateway socket accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let this = self.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                let stream: Stream = if tls {
+                    if this.pre_tls.process(&mut stream).await.is_err() {
+                        return;
+                    }
+                    match this.tls.tls_handshake(stream).await {
+                        Ok(tls) => Box::new(tls),
+                        Err(error) => {
+                            tracing::debug!(%error, "TLS handshake failed on a Gateway socket");
+                            return;
+                        }
+                    }
+                } else {
+                    Box::new(stream)
+                };
+                let mut next = this.app.process_new(stream, &shutdown).await;
+                while let Some(stream) = next {
+                    next = this.app.process_new(stream, &shutdown).await;
+                }
+            });
+        }
+    }
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> BackgroundService for GatewaySockets<A> {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let this = Arc::new(GatewaySockets {
+            publisher: self.publisher.clone(),
+            app: self.app.clone(),
+            tls: self.tls.clone(),
+            pre_tls: self.pre_tls.clone(),
+            ingress: self.ingress.clone(),
+        });
+        let mut open: HashMap<GatewayListener, JoinHandle<()>> = HashMap::new();
+        let mut failed: HashMap<GatewayListener, String> = HashMap::new();
+        let mut seen_generation = 0;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(POLL) => {}
+                _ = shutdown.changed() => break,
+            }
+            let live = self.publisher.load();
+            if live.generation == seen_generation && failed.is_empty() {
+                continue;
+            }
+            seen_generation = live.generation;
+            let wanted: Vec<GatewayListener> = live
+                .table
+                .gateway_listeners()
+                .iter()
+                .copied()
+                .filter(|l| !covered(&self.ingress, l.addr))
+                .collect();
+            open.retain(|listener, task| {
+                let keep = wanted.contains(listener);
+                if !keep {
+                    task.abort();
+                    info!(addr = %listener.addr, tls = listener.tls, "Gateway socket closed");
+                }
+                keep
+            });
+            failed.retain(|l, _| wanted.contains(l));
+            let missing: Vec<GatewayListener> =
+                wanted.into_iter().filter(|l| !open.contains_key(l)).collect();
+            for listener in missing {
+                match bind(listener.addr) {
+                    Ok(socket) => {
+                        failed.remove(&listener);
+                        info!(addr = %listener.addr, tls = listener.tls, "Gateway socket open");
+                        let task = this.clone().accept_loop(
+                            L4Listener::from(socket),
+                            listener.tls,
+                            shutdown.clone(),
+                        );
+                        open.insert(listener, tokio::spawn(task));
+                    }
+                    Err(error) => {
+                        let text = error.to_string();
+                        if failed.get(&listener) != Some(&text) {
+                            warn!(addr = %listener.addr, %error, "Cannot open a Gateway socket; retrying");
+                        }
+                        failed.insert(listener, text);
+                    }
+                }
+            }
+        }
+        for (_, task) in open {
+            task.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ingress_listeners_cover_their_port_on_their_addresses() {
+        let any: SocketAddr = "0.0.0.0:80".parse().expect("addr");
+        let one: SocketAddr = "127.0.0.1:443".parse().expect("addr");
+        let ingress = [any, one];
+        assert!(covered(&ingress, "127.0.0.9:80".parse().expect("addr")));
+        assert!(covered(&ingress, "127.0.0.1:443".parse().expect("addr")));
+        assert!(!covered(&ingress, "127.0.0.2:443".parse().expect("addr")));
+        assert!(!covered(&ingress, "127.0.0.1:8080".parse().expect("addr")));
+    }
+}
