@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime};
 use prometheus::Histogram;
 use tracing::{info, warn};
 
+use crate::gateway_api::{Condition, GatewayStatuses};
 use crate::publish::{Outcome, Publisher};
 use crate::snapshot::Snapshot;
 use crate::translate::{translate, Options, Warning};
@@ -32,6 +33,8 @@ pub struct Pipeline {
     options: Options,
     reported: Mutex<HashSet<Warning>>,
     propagation: Option<Histogram>,
+    /// The status of the Gateway API objects of the last translation.
+    gateway_status: Mutex<Arc<GatewayStatuses>>,
     /// Rebuild counters.
     pub stats: Stats,
 }
@@ -44,6 +47,7 @@ impl Pipeline {
             options,
             reported: Mutex::new(HashSet::new()),
             propagation: None,
+            gateway_status: Mutex::new(Arc::default()),
             stats: Stats::default(),
         }
     }
@@ -78,6 +82,7 @@ impl Pipeline {
         let started = Instant::now();
         let translation = translate(snapshot, &self.options, SystemTime::now());
         self.report(&translation.warnings);
+        self.record_gateway_status(translation.gateway_status);
         let routes = translation.table.route_count();
         let hosts = translation.table.host_count();
         let empty = translation.table.backends_without_endpoints();
@@ -102,6 +107,37 @@ impl Pipeline {
         (outcome, translation.warnings)
     }
 
+    /// The status of the Gateway API objects of the last translation (`/status/gateways`).
+    pub fn gateway_status(&self) -> Arc<GatewayStatuses> {
+        self.gateway_status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Keeps the new Gateway API status and logs what changed in it: each Gateway, listener
+    /// and route parent whose conditions are new, so a local user sees why a route is not
+    /// attached.
+    fn record_gateway_status(&self, status: GatewayStatuses) {
+        let mut current = self.gateway_status.lock().unwrap_or_else(|e| e.into_inner());
+        if **current == status {
+            return;
+        }
+        for gateway in status.gateways.iter().filter(|g| !current.gateways.contains(g)) {
+            let conditions = summary(&gateway.conditions);
+            let listeners: Vec<String> = gateway
+                .listeners
+                .iter()
+                .map(|l| format!("{} ({} routes; {})", l.name, l.attached_routes, summary(&l.conditions)))
+                .collect();
+            info!(gateway = %format!("{}/{}", gateway.namespace, gateway.name), addresses = ?gateway.addresses, %conditions, listeners = ?listeners, "Gateway status");
+        }
+        for route in status.http_routes.iter().filter(|r| !current.http_routes.contains(r)) {
+            for parent in &route.parents {
+                let conditions = summary(&parent.conditions);
+                info!(route = %format!("{}/{}", route.namespace, route.name), parent = %parent.parent_ref.name, section = ?parent.parent_ref.section_name, %conditions, "HTTPRoute status");
+            }
+        }
+        *current = Arc::new(status);
+    }
+
     fn report(&self, warnings: &[Warning]) {
         let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
         let current: HashSet<Warning> = warnings.iter().cloned().collect();
@@ -110,4 +146,10 @@ impl Pipeline {
         }
         *reported = current;
     }
+}
+
+/// Conditions as `Type=Status(Reason)`, comma-separated.
+fn summary(conditions: &[Condition]) -> String {
+    let parts: Vec<String> = conditions.iter().map(|c| format!("{}={}({})", c.type_, c.status, c.reason)).collect();
+    parts.join(", ")
 }

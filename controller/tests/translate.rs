@@ -4,6 +4,7 @@
 mod translate {
     mod annotations;
     pub mod fixtures;
+    mod gateway;
     mod hosts_and_conflicts;
     mod paths;
     mod selection;

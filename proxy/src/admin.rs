@@ -1,5 +1,6 @@
 //! The admin listener: `/healthz` (the process is alive and serving), `/readyz` (a first routing
-//! table is live and the proxy listeners accept connections) and `/metrics` (Prometheus text).
+//! table is live and the proxy listeners accept connections), `/metrics` (Prometheus text) and
+//! `/status/gateways` (the Gateway API status conditions as JSON, for manifests mode).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,6 +92,10 @@ impl ServeHttp for Admin {
                 text(StatusCode::SERVICE_UNAVAILABLE, plain, b"listeners not up yet\n".to_vec())
             }
             "/readyz" => text(StatusCode::OK, plain, b"ready\n".to_vec()),
+            "/status/gateways" => match serde_json::to_vec_pretty(&*self.pipeline.gateway_status()) {
+                Ok(body) => text(StatusCode::OK, "application/json", body),
+                Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, plain, b"status not encodable\n".to_vec()),
+            },
             "/metrics" => {
                 text(StatusCode::OK, "text/plain; version=0.0.4", self.metrics.encode(&self.pipeline))
             }

@@ -24,8 +24,9 @@ pub struct GatewayListener {
     pub tls: bool,
 }
 
-/// The precedence of one compiled HTTPRoute match, smallest first: Exact paths, then the
-/// longest prefix (regular expressions after both), then a method match, then more header
+/// The precedence of one compiled HTTPRoute match, smallest first: Exact paths, then regular
+/// expressions (the spec leaves their rank to implementations; Envoy Gateway's order), then
+/// the longest prefix; within a kind the longer path; then a method match, then more header
 /// matches, then more query matches, then the oldest route, then namespace/name, then the order
 /// of rules and matches within the route.
 pub type Precedence = (

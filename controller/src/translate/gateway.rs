@@ -95,7 +95,7 @@ pub(super) fn add(
         let (addresses, bad_address) = addresses(gateway, options);
         let first = listeners.len();
         for spec in &gateway.spec.listeners {
-            listeners.push(listener(snapshot, key, spec, addresses.clone(), certificates, table, warnings));
+            listeners.push(listener(snapshot, key, spec, addresses.clone(), certificates, table));
         }
         mark_conflicts(&mut listeners[first..]);
         for l in &listeners[first..] {
@@ -196,7 +196,6 @@ fn listener<'s>(
     addresses: Arc<[IpAddr]>,
     certificates: &mut Certificates<'_>,
     table: &mut RoutingTable,
-    warnings: &mut Vec<Warning>,
 ) -> Served<'s> {
     let mut conditions = Vec::new();
     let mut accepted = Ok(());
@@ -226,18 +225,22 @@ fn listener<'s>(
         },
     };
     let (takes_http_routes, bad_kinds) = route_kinds(spec);
+    let mut certs_ok = true;
     let mut resolved = match bad_kinds {
         Some(kind) => Err(("InvalidRouteKinds", format!("route kind {kind:?} is not supported"))),
         None => Ok(()),
     };
-    if tls {
+    if tls && accepted.is_ok() {
         match listener_certificates(snapshot, key, spec, certificates) {
             Ok(certs) => install(table, hostname.as_deref(), &certs),
-            Err(e) => resolved = resolved.and(Err(e)),
+            Err(e) => {
+                certs_ok = false;
+                resolved = resolved.and(Err(e));
+            }
         }
     }
-    let _ = warnings;
-    let ready = accepted.is_ok() && resolved.is_ok();
+    // A listener with an unsupported route kind still serves the HTTPRoutes it allows.
+    let ready = accepted.is_ok() && certs_ok;
     conditions.push(match &accepted {
         Ok(()) => Condition::yes("Accepted", "Accepted"),
         Err((reason, message)) => Condition::no("Accepted", reason, message.clone()),

@@ -246,8 +246,8 @@ fn add_rules(
             let (path, conditions) = compiled;
             let path_kind = match &path {
                 PathMatch::Exact(_) => 0,
-                PathMatch::Regex(_) => 2,
-                _ => 1,
+                PathMatch::Regex(_) => 1,
+                _ => 2,
             };
             let precedence = (
                 path_kind,

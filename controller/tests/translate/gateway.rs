@@ -1,0 +1,286 @@
+//! Gateway API semantics of `translate` + `RoutingTable::gateway_lookup`: listener hostnames
+//! and wildcards, allowedRoutes, parentRefs, match kinds and precedence, weights, invalid
+//! references and ReferenceGrant, and the status conditions.
+
+use http::{HeaderMap, HeaderValue, Method};
+use serde_json::{json, Value};
+use sluice_controller::table::GatewayMatch;
+use sluice_controller::Translation;
+
+use super::fixtures::{service, slice, World};
+
+const ADDR: &str = "127.0.0.10";
+
+fn class() -> Value {
+    json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+        "metadata": {"name": "sluice"}, "spec": {"controllerName": "sluice.dev/gateway-controller"}})
+}
+
+fn gateway(name: &str, listeners: Value) -> Value {
+    json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"gatewayClassName": "sluice", "addresses": [{"type": "IPAddress", "value": ADDR}], "listeners": listeners}})
+}
+
+fn http_listener(name: &str, port: u16, hostname: Option<&str>) -> Value {
+    let mut l = json!({"name": name, "protocol": "HTTP", "port": port});
+    if let Some(h) = hostname {
+        l["hostname"] = json!(h);
+    }
+    l
+}
+
+fn route(name: &str, namespace: &str, spec: Value) -> Value {
+    json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": name, "namespace": namespace}, "spec": spec})
+}
+
+fn backend(name: &str) -> Value {
+    json!({"name": name, "port": 80})
+}
+
+/// A world with the class, services a..d in `default`, and `gateways`.
+fn world(objects: Vec<Value>) -> World {
+    let mut w = World::new().with(class()).backend("a", &["127.0.1.1"]).backend("b", &["127.0.1.2"]);
+    w = w.backend("c", &["127.0.1.3"]).backend("d", &["127.0.1.4"]);
+    for o in objects {
+        w = w.with(o);
+    }
+    w
+}
+
+struct Req<'a> {
+    port: u16,
+    host: &'a str,
+    path: &'a str,
+    method: Method,
+    headers: Vec<(&'a str, &'a str)>,
+    query: Option<&'a str>,
+}
+
+fn req<'a>(host: &'a str, path: &'a str) -> Req<'a> {
+    Req { port: 80, host, path, method: Method::GET, headers: Vec::new(), query: None }
+}
+
+/// The Service of the first weighted backend of the matched route (`404` when none matches).
+fn served(t: &Translation, r: &Req<'_>) -> String {
+    let mut headers = HeaderMap::new();
+    for (k, v) in &r.headers {
+        headers.append(http::HeaderName::from_bytes(k.as_bytes()).expect("name"), HeaderValue::from_str(v).expect("value"));
+    }
+    let local = format!("{ADDR}:{}", r.port).parse().expect("addr");
+    match t.table.gateway_lookup(local, r.host, r.path, &r.method, &headers, r.query) {
+        GatewayMatch::Route(route) => {
+            let rule = route.gateway.as_ref().expect("gateway rule");
+            rule.backends.iter().find_map(|b| b.backend.as_ref()).map_or("500".to_owned(), |b| b.key.service.clone())
+        }
+        GatewayMatch::NoRoute => "404".to_owned(),
+        GatewayMatch::NotGateway => "not-gateway".to_owned(),
+    }
+}
+
+fn parent_reason(t: &Translation, route: &str) -> (&'static str, &'static str) {
+    let r = t.gateway_status.http_routes.iter().find(|r| r.name == route).expect("route status");
+    let accepted = r.parents[0].conditions.iter().find(|c| c.type_ == "Accepted").expect("Accepted");
+    (accepted.status, accepted.reason)
+}
+
+#[test]
+fn listener_and_route_hostnames_intersect_with_wildcards_over_any_number_of_labels() {
+    let w = world(vec![
+        gateway("gw", json!([http_listener("wild", 80, Some("*.example.com"))])),
+        route("exact", "default", json!({"parentRefs": [{"name": "gw"}], "hostnames": ["foo.example.com"],
+            "rules": [{"backendRefs": [backend("a")]}]})),
+        route("any", "default", json!({"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [backend("b")]}]})),
+        route("other", "default", json!({"parentRefs": [{"name": "gw"}], "hostnames": ["foo.other.org"],
+            "rules": [{"backendRefs": [backend("c")]}]})),
+    ]);
+    let t = w.translate();
+    assert_eq!(served(&t, &req("foo.example.com", "/")), "a");
+    assert_eq!(served(&t, &req("FOO.example.com:80", "/x")), "a");
+    assert_eq!(served(&t, &req("bar.example.com", "/")), "b");
+    assert_eq!(served(&t, &req("a.b.example.com", "/")), "b");
+    assert_eq!(served(&t, &req("example.com", "/")), "404");
+    assert_eq!(served(&t, &req("foo.other.org", "/")), "404");
+    assert_eq!(parent_reason(&t, "other"), ("False", "NoMatchingListenerHostname"));
+    assert_eq!(parent_reason(&t, "exact"), ("True", "Accepted"));
+    let gw = &t.gateway_status.gateways[0];
+    assert_eq!(gw.listeners[0].attached_routes, 2);
+}
+
+#[test]
+fn section_name_and_port_select_listeners() {
+    let w = world(vec![
+        gateway("gw", json!([http_listener("one", 80, Some("one.example")), http_listener("two", 8080, Some("two.example"))])),
+        route("r1", "default", json!({"parentRefs": [{"name": "gw", "sectionName": "two"}], "rules": [{"backendRefs": [backend("a")]}]})),
+        route("r2", "default", json!({"parentRefs": [{"name": "gw", "port": 80}], "rules": [{"backendRefs": [backend("b")]}]})),
+        route("r3", "default", json!({"parentRefs": [{"name": "gw", "sectionName": "nope"}], "rules": [{"backendRefs": [backend("c")]}]})),
+    ]);
+    let t = w.translate();
+    assert_eq!(served(&t, &Req { port: 8080, ..req("two.example", "/") }), "a");
+    assert_eq!(served(&t, &req("one.example", "/")), "b");
+    assert_eq!(served(&t, &req("two.example", "/")), "404");
+    assert_eq!(parent_reason(&t, "r3"), ("False", "NoMatchingParent"));
+    let listeners: Vec<u16> = t.table.gateway_listeners().iter().map(|l| l.addr.port()).collect();
+    assert_eq!(listeners, vec![80, 8080]);
+}
+
+#[test]
+fn allowed_routes_limit_namespaces_and_kinds() {
+    let mut same = http_listener("same", 80, Some("same.example"));
+    same["allowedRoutes"] = json!({"namespaces": {"from": "Same"}});
+    let mut all = http_listener("all", 80, Some("all.example"));
+    all["allowedRoutes"] = json!({"namespaces": {"from": "All"}});
+    let mut selected = http_listener("sel", 80, Some("sel.example"));
+    selected["allowedRoutes"] = json!({"namespaces": {"from": "Selector", "selector": {"matchLabels": {"team": "web"}}}});
+    let w = world(vec![
+        gateway("gw", json!([same, all, selected])),
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web", "labels": {"team": "web"}}}),
+        service("web", "w", json!([{"port": 80}])),
+        slice("web", "w", "w-1", json!([{"port": 80}]), json!([{"addresses": ["127.0.1.9"]}])),
+        route("from-web", "web", json!({"parentRefs": [{"name": "gw", "namespace": "default"}], "rules": [{"backendRefs": [backend("w")]}]})),
+        route("from-default", "default", json!({"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [backend("a")]}]})),
+    ]);
+    let t = w.translate();
+    assert_eq!(served(&t, &req("all.example", "/")), "a");
+    assert_eq!(served(&t, &req("same.example", "/")), "a");
+    assert_eq!(served(&t, &req("sel.example", "/")), "w");
+    // Routes are tried oldest first and then by name: from-default wins on `all`.
+    let mut kinds = http_listener("k", 81, None);
+    kinds["allowedRoutes"] = json!({"kinds": [{"kind": "GRPCRoute"}]});
+    let w = world(vec![
+        gateway("gw", json!([kinds])),
+        route("r", "default", json!({"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [backend("a")]}]})),
+    ]);
+    let t = w.translate();
+    assert_eq!(parent_reason(&t, "r"), ("False", "NotAllowedByListeners"));
+    assert_eq!(t.gateway_status.gateways[0].listeners[0].attached_routes, 0);
+    let listener = &t.gateway_status.gateways[0].listeners[0];
+    let resolved = listener.conditions.iter().find(|c| c.type_ == "ResolvedRefs").expect("ResolvedRefs");
+    assert_eq!((resolved.status, resolved.reason), ("False", "InvalidRouteKinds"));
+}
+
+#[test]
+fn matches_follow_the_spec_precedence() {
+    let rules = json!([
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "backendRefs": [backend("a")]},
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/foo"}}], "backendRefs": [backend("b")]},
+        {"matches": [{"path": {"type": "Exact", "value": "/foo"}}], "backendRefs": [backend("c")]},
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/foo"}, "headers": [{"name": "Version", "value": "2"}]},
+                     {"path": {"type": "PathPrefix", "value": "/foo"}, "method": "POST"},
+                     {"path": {"type": "PathPrefix", "value": "/foo"}, "queryParams": [{"name": "v", "value": "2"}]}],
+         "backendRefs": [backend("d")]},
+        {"matches": [{"path": {"type": "RegularExpression", "value": "/re/[0-9]+"}}], "backendRefs": [backend("c")]},
+    ]);
+    let w = world(vec![
+        gateway("gw", json!([http_listener("l", 80, None)])),
+        route("r", "default", json!({"parentRefs": [{"name": "gw"}], "rules": rules})),
+    ]);
+    let t = w.translate();
+    assert_eq!(served(&t, &req("h", "/foo")), "c", "Exact beats every prefix");
+    assert_eq!(served(&t, &req("h", "/foo/x")), "b");
+    assert_eq!(served(&t, &req("h", "/foobar")), "a", "PathPrefix is element-wise");
+    assert_eq!(served(&t, &Req { headers: vec![("version", "2")], ..req("h", "/foo/x") }), "d");
+    assert_eq!(served(&t, &Req { method: Method::POST, ..req("h", "/foo/x") }), "d");
+    assert_eq!(served(&t, &Req { query: Some("v=2"), ..req("h", "/foo/x") }), "d");
+    assert_eq!(served(&t, &Req { query: Some("v=3"), ..req("h", "/foo/x") }), "b");
+    assert_eq!(served(&t, &req("h", "/re/123")), "c", "a regex beats the prefixes");
+    assert_eq!(served(&t, &req("h", "/re/12a")), "a", "a regex matches the whole path");
+}
+
+#[test]
+fn older_routes_win_ties_then_namespace_and_name() {
+    let spec = |svc: &str| json!({"parentRefs": [{"name": "gw"}], "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/same"}}], "backendRefs": [backend(svc)]}]});
+    let mut older = route("zz-older", "default", spec("b"));
+    older["metadata"]["creationTimestamp"] = json!("2020-01-01T00:00:00Z");
+    let mut newer = route("aa-newer", "default", spec("a"));
+    newer["metadata"]["creationTimestamp"] = json!("2024-01-01T00:00:00Z");
+    let w = world(vec![gateway("gw", json!([http_listener("l", 80, None)])), newer, older]);
+    assert_eq!(served(&w.translate(), &req("h", "/same")), "b");
+}
+
+#[test]
+fn invalid_backends_and_references_resolve_to_500_with_reasons() {
+    let w = world(vec![
+        gateway("gw", json!([http_listener("l", 80, None)])),
+        service("other", "x", json!([{"port": 80}])),
+        route("missing", "default", json!({"parentRefs": [{"name": "gw"}], "hostnames": ["m.example"], "rules": [{"backendRefs": [backend("nope")]}]})),
+        route("kind", "default", json!({"parentRefs": [{"name": "gw"}], "hostnames": ["k.example"], "rules": [{"backendRefs": [{"kind": "Pod", "name": "a", "port": 80}]}]})),
+        route("cross", "default", json!({"parentRefs": [{"name": "gw"}], "hostnames": ["x.example"], "rules": [{"backendRefs": [{"name": "x", "namespace": "other", "port": 80}]}]})),
+        route("empty", "default", json!({"parentRefs": [{"name": "gw"}], "hostnames": ["e.example"], "rules": [{}]})),
+    ]);
+    let t = w.translate();
+    for host in ["m.example", "k.example", "x.example", "e.example"] {
+        assert_eq!(served(&t, &req(host, "/")), "500", "{host}");
+    }
+    let resolved = |name: &str| {
+        let r = t.gateway_status.http_routes.iter().find(|r| r.name == name).expect("status");
+        let c = r.parents[0].conditions.iter().find(|c| c.type_ == "ResolvedRefs").expect("ResolvedRefs");
+        c.reason
+    };
+    assert_eq!(resolved("missing"), "BackendNotFound");
+    assert_eq!(resolved("kind"), "InvalidKind");
+    assert_eq!(resolved("cross"), "RefNotPermitted");
+    assert_eq!(resolved("empty"), "ResolvedRefs");
+    // A ReferenceGrant in the target namespace lets the route refer to the Service.
+    let grant = json!({"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
+        "metadata": {"name": "g", "namespace": "other"},
+        "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "default"}],
+                 "to": [{"group": "", "kind": "Service"}]}});
+    let t = world(vec![]).translate();
+    assert!(t.gateway_status.gateways.is_empty());
+    let w = world(vec![
+        gateway("gw", json!([http_listener("l", 80, None)])),
+        service("other", "x", json!([{"port": 80}])),
+        grant,
+        route("cross", "default", json!({"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [{"name": "x", "namespace": "other", "port": 80}]}]})),
+    ]);
+    assert_eq!(served(&w.translate(), &req("x.example", "/")), "x");
+}
+
+#[test]
+fn weights_zero_and_invalid_filters_are_kept_in_the_rule() {
+    let w = world(vec![
+        gateway("gw", json!([http_listener("l", 80, None)])),
+        route("r", "default", json!({"parentRefs": [{"name": "gw"}], "rules": [
+            {"backendRefs": [{"name": "a", "port": 80, "weight": 0}, {"name": "b", "port": 80, "weight": 2}, {"name": "nope", "port": 80, "weight": 1}]},
+            {"matches": [{"path": {"type": "PathPrefix", "value": "/ext"}}], "filters": [{"type": "ExtensionRef"}], "backendRefs": [backend("a")]},
+        ]})),
+    ]);
+    let t = w.translate();
+    let local = format!("{ADDR}:80").parse().expect("addr");
+    let GatewayMatch::Route(r) = t.table.gateway_lookup(local, "h", "/", &Method::GET, &HeaderMap::new(), None) else {
+        panic!("no route");
+    };
+    let rule = r.gateway.as_ref().expect("rule");
+    assert_eq!(rule.total_weight, 3);
+    let picks: Vec<Option<usize>> = (0..3).map(|roll| rule.pick(roll)).collect();
+    assert_eq!(picks, vec![Some(1), Some(1), Some(2)]);
+    assert!(rule.backends[2].backend.is_none(), "the invalid share answers 500");
+    assert_eq!(served(&t, &req("h", "/ext/x")), "500", "an unsupported filter fails closed");
+}
+
+#[test]
+fn other_controllers_gateways_and_bad_listeners_are_not_served() {
+    let foreign = json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+        "metadata": {"name": "other"}, "spec": {"controllerName": "example.com/other"}});
+    let mut theirs = gateway("theirs", json!([http_listener("l", 80, None)]));
+    theirs["spec"]["gatewayClassName"] = json!("other");
+    let tcp = json!({"name": "tcp", "protocol": "TCP", "port": 9000});
+    let w = world(vec![
+        foreign,
+        theirs,
+        gateway("ours", json!([tcp, http_listener("a", 81, Some("x.example")), http_listener("b", 81, Some("x.example"))])),
+    ]);
+    let t = w.translate();
+    assert_eq!(t.gateway_status.gateways.len(), 1);
+    let listeners = &t.gateway_status.gateways[0].listeners;
+    let cond = |i: usize, ty: &str| {
+        let c = listeners[i].conditions.iter().find(|c| c.type_ == ty).expect("condition");
+        (c.status, c.reason)
+    };
+    assert_eq!(cond(0, "Accepted"), ("False", "UnsupportedProtocol"));
+    assert_eq!(cond(1, "Conflicted"), ("True", "HostnameConflict"));
+    assert_eq!(cond(2, "Programmed").0, "False");
+    assert!(t.table.gateway_listeners().is_empty());
+}
