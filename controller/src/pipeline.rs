@@ -150,6 +150,7 @@ impl Pipeline {
 
 /// Conditions as `Type=Status(Reason)`, comma-separated.
 fn summary(conditions: &[Condition]) -> String {
-    let parts: Vec<String> = conditions.iter().map(|c| format!("{}={}({})", c.type_, c.status, c.reason)).collect();
+    let parts: Vec<String> =
+        conditions.iter().map(|c| format!("{}={}({})", c.type_, c.status, c.reason)).collect();
     parts.join(", ")
 }

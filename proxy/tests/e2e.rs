@@ -7,6 +7,7 @@ mod e2e {
     mod connection_caps;
     mod edge;
     mod edge_security;
+    mod gateway;
     mod headers;
     mod hot_swap;
     mod idle;

@@ -66,13 +66,19 @@ fn req<'a>(host: &'a str, path: &'a str) -> Req<'a> {
 fn served(t: &Translation, r: &Req<'_>) -> String {
     let mut headers = HeaderMap::new();
     for (k, v) in &r.headers {
-        headers.append(http::HeaderName::from_bytes(k.as_bytes()).expect("name"), HeaderValue::from_str(v).expect("value"));
+        headers.append(
+            http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+            HeaderValue::from_str(v).expect("value"),
+        );
     }
     let local = format!("{ADDR}:{}", r.port).parse().expect("addr");
     match t.table.gateway_lookup(local, r.host, r.path, &r.method, &headers, r.query) {
         GatewayMatch::Route(route) => {
             let rule = route.gateway.as_ref().expect("gateway rule");
-            rule.backends.iter().find_map(|b| b.backend.as_ref()).map_or("500".to_owned(), |b| b.key.service.clone())
+            rule.backends
+                .iter()
+                .find_map(|b| b.backend.as_ref())
+                .map_or("500".to_owned(), |b| b.key.service.clone())
         }
         GatewayMatch::NoRoute => "404".to_owned(),
         GatewayMatch::NotGateway => "not-gateway".to_owned(),
@@ -89,11 +95,23 @@ fn parent_reason(t: &Translation, route: &str) -> (&'static str, &'static str) {
 fn listener_and_route_hostnames_intersect_with_wildcards_over_any_number_of_labels() {
     let w = world(vec![
         gateway("gw", json!([http_listener("wild", 80, Some("*.example.com"))])),
-        route("exact", "default", json!({"parentRefs": [{"name": "gw"}], "hostnames": ["foo.example.com"],
-            "rules": [{"backendRefs": [backend("a")]}]})),
-        route("any", "default", json!({"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [backend("b")]}]})),
-        route("other", "default", json!({"parentRefs": [{"name": "gw"}], "hostnames": ["foo.other.org"],
-            "rules": [{"backendRefs": [backend("c")]}]})),
+        route(
+            "exact",
+            "default",
+            json!({"parentRefs": [{"name": "gw"}], "hostnames": ["foo.example.com"],
+            "rules": [{"backendRefs": [backend("a")]}]}),
+        ),
+        route(
+            "any",
+            "default",
+            json!({"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [backend("b")]}]}),
+        ),
+        route(
+            "other",
+            "default",
+            json!({"parentRefs": [{"name": "gw"}], "hostnames": ["foo.other.org"],
+            "rules": [{"backendRefs": [backend("c")]}]}),
+        ),
     ]);
     let t = w.translate();
     assert_eq!(served(&t, &req("foo.example.com", "/")), "a");
@@ -111,10 +129,28 @@ fn listener_and_route_hostnames_intersect_with_wildcards_over_any_number_of_labe
 #[test]
 fn section_name_and_port_select_listeners() {
     let w = world(vec![
-        gateway("gw", json!([http_listener("one", 80, Some("one.example")), http_listener("two", 8080, Some("two.example"))])),
-        route("r1", "default", json!({"parentRefs": [{"name": "gw", "sectionName": "two"}], "rules": [{"backendRefs": [backend("a")]}]})),
-        route("r2", "default", json!({"parentRefs": [{"name": "gw", "port": 80}], "rules": [{"backendRefs": [backend("b")]}]})),
-        route("r3", "default", json!({"parentRefs": [{"name": "gw", "sectionName": "nope"}], "rules": [{"backendRefs": [backend("c")]}]})),
+        gateway(
+            "gw",
+            json!([
+                http_listener("one", 80, Some("one.example")),
+                http_listener("two", 8080, Some("two.example"))
+            ]),
+        ),
+        route(
+            "r1",
+            "default",
+            json!({"parentRefs": [{"name": "gw", "sectionName": "two"}], "rules": [{"backendRefs": [backend("a")]}]}),
+        ),
+        route(
+            "r2",
+            "default",
+            json!({"parentRefs": [{"name": "gw", "port": 80}], "rules": [{"backendRefs": [backend("b")]}]}),
+        ),
+        route(
+            "r3",
+            "default",
+            json!({"parentRefs": [{"name": "gw", "sectionName": "nope"}], "rules": [{"backendRefs": [backend("c")]}]}),
+        ),
     ]);
     let t = w.translate();
     assert_eq!(served(&t, &Req { port: 8080, ..req("two.example", "/") }), "a");
@@ -132,14 +168,23 @@ fn allowed_routes_limit_namespaces_and_kinds() {
     let mut all = http_listener("all", 80, Some("all.example"));
     all["allowedRoutes"] = json!({"namespaces": {"from": "All"}});
     let mut selected = http_listener("sel", 80, Some("sel.example"));
-    selected["allowedRoutes"] = json!({"namespaces": {"from": "Selector", "selector": {"matchLabels": {"team": "web"}}}});
+    selected["allowedRoutes"] =
+        json!({"namespaces": {"from": "Selector", "selector": {"matchLabels": {"team": "web"}}}});
     let w = world(vec![
         gateway("gw", json!([same, all, selected])),
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web", "labels": {"team": "web"}}}),
         service("web", "w", json!([{"port": 80}])),
         slice("web", "w", "w-1", json!([{"port": 80}]), json!([{"addresses": ["127.0.1.9"]}])),
-        route("from-web", "web", json!({"parentRefs": [{"name": "gw", "namespace": "default"}], "rules": [{"backendRefs": [backend("w")]}]})),
-        route("from-default", "default", json!({"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [backend("a")]}]})),
+        route(
+            "from-web",
+            "web",
+            json!({"parentRefs": [{"name": "gw", "namespace": "default"}], "rules": [{"backendRefs": [backend("w")]}]}),
+        ),
+        route(
+            "from-default",
+            "default",
+            json!({"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [backend("a")]}]}),
+        ),
     ]);
     let t = w.translate();
     assert_eq!(served(&t, &req("all.example", "/")), "a");
@@ -150,7 +195,11 @@ fn allowed_routes_limit_namespaces_and_kinds() {
     kinds["allowedRoutes"] = json!({"kinds": [{"kind": "GRPCRoute"}]});
     let w = world(vec![
         gateway("gw", json!([kinds])),
-        route("r", "default", json!({"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [backend("a")]}]})),
+        route(
+            "r",
+            "default",
+            json!({"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [backend("a")]}]}),
+        ),
     ]);
     let t = w.translate();
     assert_eq!(parent_reason(&t, "r"), ("False", "NotAllowedByListeners"));
@@ -204,10 +253,26 @@ fn invalid_backends_and_references_resolve_to_500_with_reasons() {
     let w = world(vec![
         gateway("gw", json!([http_listener("l", 80, None)])),
         service("other", "x", json!([{"port": 80}])),
-        route("missing", "default", json!({"parentRefs": [{"name": "gw"}], "hostnames": ["m.example"], "rules": [{"backendRefs": [backend("nope")]}]})),
-        route("kind", "default", json!({"parentRefs": [{"name": "gw"}], "hostnames": ["k.example"], "rules": [{"backendRefs": [{"kind": "Pod", "name": "a", "port": 80}]}]})),
-        route("cross", "default", json!({"parentRefs": [{"name": "gw"}], "hostnames": ["x.example"], "rules": [{"backendRefs": [{"name": "x", "namespace": "other", "port": 80}]}]})),
-        route("empty", "default", json!({"parentRefs": [{"name": "gw"}], "hostnames": ["e.example"], "rules": [{}]})),
+        route(
+            "missing",
+            "default",
+            json!({"parentRefs": [{"name": "gw"}], "hostnames": ["m.example"], "rules": [{"backendRefs": [backend("nope")]}]}),
+        ),
+        route(
+            "kind",
+            "default",
+            json!({"parentRefs": [{"name": "gw"}], "hostnames": ["k.example"], "rules": [{"backendRefs": [{"kind": "Pod", "name": "a", "port": 80}]}]}),
+        ),
+        route(
+            "cross",
+            "default",
+            json!({"parentRefs": [{"name": "gw"}], "hostnames": ["x.example"], "rules": [{"backendRefs": [{"name": "x", "namespace": "other", "port": 80}]}]}),
+        ),
+        route(
+            "empty",
+            "default",
+            json!({"parentRefs": [{"name": "gw"}], "hostnames": ["e.example"], "rules": [{}]}),
+        ),
     ]);
     let t = w.translate();
     for host in ["m.example", "k.example", "x.example", "e.example"] {
@@ -233,7 +298,11 @@ fn invalid_backends_and_references_resolve_to_500_with_reasons() {
         gateway("gw", json!([http_listener("l", 80, None)])),
         service("other", "x", json!([{"port": 80}])),
         grant,
-        route("cross", "default", json!({"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [{"name": "x", "namespace": "other", "port": 80}]}]})),
+        route(
+            "cross",
+            "default",
+            json!({"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [{"name": "x", "namespace": "other", "port": 80}]}]}),
+        ),
     ]);
     assert_eq!(served(&w.translate(), &req("x.example", "/")), "x");
 }
@@ -242,14 +311,20 @@ fn invalid_backends_and_references_resolve_to_500_with_reasons() {
 fn weights_zero_and_invalid_filters_are_kept_in_the_rule() {
     let w = world(vec![
         gateway("gw", json!([http_listener("l", 80, None)])),
-        route("r", "default", json!({"parentRefs": [{"name": "gw"}], "rules": [
-            {"backendRefs": [{"name": "a", "port": 80, "weight": 0}, {"name": "b", "port": 80, "weight": 2}, {"name": "nope", "port": 80, "weight": 1}]},
-            {"matches": [{"path": {"type": "PathPrefix", "value": "/ext"}}], "filters": [{"type": "ExtensionRef"}], "backendRefs": [backend("a")]},
-        ]})),
+        route(
+            "r",
+            "default",
+            json!({"parentRefs": [{"name": "gw"}], "rules": [
+                {"backendRefs": [{"name": "a", "port": 80, "weight": 0}, {"name": "b", "port": 80, "weight": 2}, {"name": "nope", "port": 80, "weight": 1}]},
+                {"matches": [{"path": {"type": "PathPrefix", "value": "/ext"}}], "filters": [{"type": "ExtensionRef"}], "backendRefs": [backend("a")]},
+            ]}),
+        ),
     ]);
     let t = w.translate();
     let local = format!("{ADDR}:80").parse().expect("addr");
-    let GatewayMatch::Route(r) = t.table.gateway_lookup(local, "h", "/", &Method::GET, &HeaderMap::new(), None) else {
+    let GatewayMatch::Route(r) =
+        t.table.gateway_lookup(local, "h", "/", &Method::GET, &HeaderMap::new(), None)
+    else {
         panic!("no route");
     };
     let rule = r.gateway.as_ref().expect("rule");
@@ -270,7 +345,14 @@ fn other_controllers_gateways_and_bad_listeners_are_not_served() {
     let w = world(vec![
         foreign,
         theirs,
-        gateway("ours", json!([tcp, http_listener("a", 81, Some("x.example")), http_listener("b", 81, Some("x.example"))])),
+        gateway(
+            "ours",
+            json!([
+                tcp,
+                http_listener("a", 81, Some("x.example")),
+                http_listener("b", 81, Some("x.example"))
+            ]),
+        ),
     ]);
     let t = w.translate();
     assert_eq!(t.gateway_status.gateways.len(), 1);
