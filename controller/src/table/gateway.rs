@@ -41,13 +41,16 @@ pub type Precedence = (
     usize,
 );
 
+/// The routes of one effective hostname, with their precedence (sorted by `finish`).
+type Ranked = Vec<(Precedence, Arc<Route>)>;
+
 /// The Gateway routes of one listener socket.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GatewayHosts {
-    exact: FastMap<String, Vec<(Precedence, Arc<Route>)>>,
+    exact: FastMap<String, Ranked>,
     /// Wildcard suffixes (`example.com` for `*.example.com`), longest first after `finish`.
-    wildcards: Vec<(String, Vec<(Precedence, Arc<Route>)>)>,
-    any: Vec<(Precedence, Arc<Route>)>,
+    wildcards: Vec<(String, Ranked)>,
+    any: Ranked,
 }
 
 /// What the Gateway routes of a socket say about a request.
@@ -83,7 +86,7 @@ impl GatewayHosts {
     }
 
     fn finish(&mut self) {
-        let sort = |routes: &mut Vec<(Precedence, Arc<Route>)>| routes.sort_by(|a, b| a.0.cmp(&b.0));
+        let sort = |routes: &mut Ranked| routes.sort_by(|a, b| a.0.cmp(&b.0));
         self.exact.values_mut().for_each(sort);
         self.wildcards.iter_mut().for_each(|(_, routes)| sort(routes));
         sort(&mut self.any);

@@ -189,9 +189,7 @@ pub(super) fn intersect(listener: Option<&str>, route: &[String]) -> Vec<Option<
     };
     let mut out: Vec<Option<String>> = Vec::new();
     for r in route {
-        let hit = if r == l {
-            Some(r.clone())
-        } else if covers(l, r) {
+        let hit = if r == l || covers(l, r) {
             Some(r.clone())
         } else if covers(r, l) {
             Some(l.to_owned())
