@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 pub use crate::backend::{Backend, BackendKey, Endpoint};
-pub use gateway::{GatewayHosts, GatewayListener, GatewayMatch};
+pub use gateway::{wildcard_covers, GatewayHosts, GatewayListener, GatewayMatch, ListenerRoutes, Precedence};
 
 mod gateway;
 use crate::matching::{normalize_host, wildcard_suffix, PathMatch};

@@ -6,11 +6,14 @@
 //! `--default-ssl-certificate` from the table, else a self-signed certificate generated at start
 //! (ingress-nginx's "Fake Certificate").
 
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use pingora::listeners::tls::TlsSettings;
+use pingora::listeners::TlsAccept;
+use pingora::protocols::tls::TlsRef;
 use rcgen::{CertificateParams, DnType, KeyPair};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -59,11 +62,27 @@ pub fn fake_certificate() -> anyhow::Result<TlsCertificate> {
         .map_err(|e| anyhow::anyhow!("generated default certificate: {e}"))
 }
 
+/// The TLS server name a client sent (SNI), kept in the connection's TLS digest so that the
+/// router can tell a misdirected request (421) on Gateway HTTPS listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerName(pub String);
+
+/// Records the server name after each handshake (one small string per TLS connection).
+struct RecordServerName;
+
+#[async_trait::async_trait]
+impl TlsAccept for RecordServerName {
+    async fn handshake_complete_callback(&self, tls: &TlsRef) -> Option<Arc<dyn Any + Send + Sync>> {
+        let name = tls.server_name()?;
+        Some(Arc::new(ServerName(name.to_owned())))
+    }
+}
+
 /// Listener settings: TLS 1.2 and 1.3 (Pingora's rustls builder allows only these, with rustls's
-/// AEAD-only suites), ALPN `h2` then `http/1.1`, certificates from `resolver`.
+/// AEAD-only suites), ALPN `h2` then `http/1.1`, certificates from `resolver`, the server name
+/// recorded ([`ServerName`]).
 pub fn listener_settings(resolver: Arc<SniResolver>) -> pingora::Result<TlsSettings> {
-    // The paths are unused: a resolver takes precedence over certificate files.
-    let mut settings = TlsSettings::intermediate("", "")?;
+    let mut settings = TlsSettings::with_callbacks(Box::new(RecordServerName))?;
     settings.set_cert_resolver(resolver);
     settings.enable_h2();
     Ok(settings)

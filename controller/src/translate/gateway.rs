@@ -136,7 +136,7 @@ pub(super) fn add(
             for ip in l.addresses.iter() {
                 table
                     .add_gateway_listener(GatewayListener { addr: SocketAddr::new(*ip, l.port), tls: l.tls });
-                table.gateway_mut(SocketAddr::new(*ip, l.port));
+                table.gateway_mut(SocketAddr::new(*ip, l.port)).listener_mut(l.hostname.as_deref(), l.tls);
             }
         }
         status.gateways.push(GatewayStatus {

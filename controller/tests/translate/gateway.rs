@@ -51,6 +51,7 @@ fn world(objects: Vec<Value>) -> World {
 
 struct Req<'a> {
     port: u16,
+    sni: Option<&'a str>,
     host: &'a str,
     path: &'a str,
     method: Method,
@@ -59,7 +60,7 @@ struct Req<'a> {
 }
 
 fn req<'a>(host: &'a str, path: &'a str) -> Req<'a> {
-    Req { port: 80, host, path, method: Method::GET, headers: Vec::new(), query: None }
+    Req { port: 80, sni: None, host, path, method: Method::GET, headers: Vec::new(), query: None }
 }
 
 /// The Service of the first weighted backend of the matched route (`404` when none matches).
@@ -72,7 +73,7 @@ fn served(t: &Translation, r: &Req<'_>) -> String {
         );
     }
     let local = format!("{ADDR}:{}", r.port).parse().expect("addr");
-    match t.table.gateway_lookup(local, r.host, r.path, &r.method, &headers, r.query) {
+    match t.table.gateway_lookup(local, r.sni, r.host, r.path, &r.method, &headers, r.query) {
         GatewayMatch::Route(route) => {
             let rule = route.gateway.as_ref().expect("gateway rule");
             rule.backends
@@ -81,6 +82,7 @@ fn served(t: &Translation, r: &Req<'_>) -> String {
                 .map_or("500".to_owned(), |b| b.key.service.clone())
         }
         GatewayMatch::NoRoute => "404".to_owned(),
+        GatewayMatch::Misdirected => "421".to_owned(),
         GatewayMatch::NotGateway => "not-gateway".to_owned(),
     }
 }
@@ -323,7 +325,7 @@ fn weights_zero_and_invalid_filters_are_kept_in_the_rule() {
     let t = w.translate();
     let local = format!("{ADDR}:80").parse().expect("addr");
     let GatewayMatch::Route(r) =
-        t.table.gateway_lookup(local, "h", "/", &Method::GET, &HeaderMap::new(), None)
+        t.table.gateway_lookup(local, None, "h", "/", &Method::GET, &HeaderMap::new(), None)
     else {
         panic!("no route");
     };
@@ -365,4 +367,67 @@ fn other_controllers_gateways_and_bad_listeners_are_not_served() {
     assert_eq!(cond(1, "Conflicted"), ("True", "HostnameConflict"));
     assert_eq!(cond(2, "Programmed").0, "False");
     assert!(t.table.gateway_listeners().is_empty());
+}
+
+#[test]
+fn the_most_specific_listener_isolates_its_routes_and_sni_must_agree_with_host() {
+    let https = |name: &str, hostname: Option<&str>| {
+        let mut l = json!({"name": name, "protocol": "HTTPS", "port": 443,
+            "tls": {"certificateRefs": [{"name": "cert"}]}});
+        if let Some(h) = hostname {
+            l["hostname"] = json!(h);
+        }
+        l
+    };
+    let listeners = json!([
+        https("any", None),
+        https("second", Some("second.example")),
+        https("wild", Some("*.wild.example")),
+        https("fourth", Some("fourth.wild.example")),
+    ]);
+    let attach = |route_name: &str, section: &str, hostnames: Value, svc: &str| {
+        route(
+            route_name,
+            "default",
+            json!({"parentRefs": [{"name": "gw", "sectionName": section}],
+            "hostnames": hostnames, "rules": [{"backendRefs": [backend(svc)]}]}),
+        )
+    };
+    let w = world(vec![
+        gateway("gw", listeners),
+        cert_secret(),
+        attach("r-any", "any", json!(["example.org", "fourth.wild.example"]), "a"),
+        attach("r-second", "second", json!([]), "b"),
+        attach("r-wild", "wild", json!([]), "c"),
+        attach("r-fourth", "fourth", json!([]), "d"),
+    ]);
+    let t = w.translate();
+    let at = |sni: &'static str, host: &'static str| {
+        served(&t, &Req { port: 443, sni: Some(sni), ..req(host, "/") })
+    };
+    assert_eq!(at("example.org", "example.org"), "a");
+    assert_eq!(at("example.org", "second.example"), "421");
+    assert_eq!(at("example.org", "unknown.example"), "404");
+    assert_eq!(at("second.example", "second.example"), "b");
+    assert_eq!(at("second.example", "example.org"), "421");
+    assert_eq!(at("third.wild.example", "fifth.wild.example"), "c");
+    assert_eq!(at("third.wild.example", "fourth.wild.example"), "421");
+    assert_eq!(
+        at("fourth.wild.example", "fourth.wild.example"),
+        "d",
+        "the route of the `any` listener for this host is isolated"
+    );
+    assert_eq!(at("unknown.example", "example.org"), "a");
+}
+
+/// A kubernetes.io/tls Secret `cert` in `default` (a self-signed certificate for any name).
+fn cert_secret() -> Value {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let params = rcgen::CertificateParams::new(vec!["example.org".to_owned()]).expect("params");
+    let cert = params.self_signed(&key).expect("cert");
+    use base64::Engine as _;
+    let b64 = |s: String| base64::engine::general_purpose::STANDARD.encode(s);
+    json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": "cert", "namespace": "default"},
+        "data": {"tls.crt": b64(cert.pem()), "tls.key": b64(key.serialize_pem())}})
 }

@@ -17,32 +17,41 @@ use crate::facts::Facts;
 use crate::forwarding::{self, X_REQUEST_ID};
 use crate::mirror;
 use crate::respond::{self, Local};
+use crate::tls::ServerName;
 use crate::traffic::{self, Target};
 use crate::{cors, gateway, redirects};
+
+/// What routing found for a request.
+enum Found {
+    /// This route serves it.
+    Route(Arc<Route>),
+    /// Nothing does (404).
+    Nothing,
+    /// The TLS server name chose another Gateway listener than the Host (421).
+    Misdirected,
+}
 
 impl Router {
     /// The route for a request: a Gateway route when the connection's socket serves Gateway
     /// listeners and one matches; otherwise (or on a socket shared with the Ingress listeners
     /// when none matches) the Ingress routes.
-    fn find_route(
-        &self,
-        session: &Session,
-        table: &RoutingTable,
-        host: &str,
-        path: &str,
-    ) -> Option<Arc<Route>> {
+    fn find_route(&self, session: &Session, table: &RoutingTable, host: &str, path: &str) -> Found {
         if table.has_gateways() {
             let local = session.server_addr().and_then(|a| a.as_inet()).copied();
             if let Some(local) = local {
                 let req = session.req_header();
-                match table.gateway_lookup(local, host, path, &req.method, &req.headers, req.uri.query()) {
-                    GatewayMatch::Route(route) => return Some(route.clone()),
-                    GatewayMatch::NoRoute if !self.serves_ingress => return None,
+                let ssl = session.digest().and_then(|d| d.ssl_digest.as_ref());
+                let sni = ssl.and_then(|s| s.extension.get::<ServerName>()).map(|n| n.0.as_str());
+                match table.gateway_lookup(local, sni, host, path, &req.method, &req.headers, req.uri.query())
+                {
+                    GatewayMatch::Route(route) => return Found::Route(route.clone()),
+                    GatewayMatch::Misdirected => return Found::Misdirected,
+                    GatewayMatch::NoRoute if !self.serves_ingress => return Found::Nothing,
                     GatewayMatch::NoRoute | GatewayMatch::NotGateway => {}
                 }
             }
         }
-        table.lookup(host, path).cloned()
+        table.lookup(host, path).cloned().map_or(Found::Nothing, Found::Route)
     }
 
     /// The request phase (see `ProxyHttp::request_filter` on [`Router`]): `Ok(true)` when the
@@ -110,9 +119,16 @@ impl Router {
             return Ok(true);
         }
         let path = ctx.facts.path(req);
-        let Some(route) = self.find_route(session, table, host, path) else {
-            Local::new(404, "404 page not found\n")?.send(session, hsts.as_ref()).await?;
-            return Ok(true);
+        let route = match self.find_route(session, table, host, path) {
+            Found::Route(route) => route,
+            Found::Nothing => {
+                Local::new(404, "404 page not found\n")?.send(session, hsts.as_ref()).await?;
+                return Ok(true);
+            }
+            Found::Misdirected => {
+                Local::new(421, "421 misdirected request\n")?.send(session, hsts.as_ref()).await?;
+                return Ok(true);
+            }
         };
         ctx.route = Some(route.clone());
         let req = session.req_header();

@@ -11,7 +11,7 @@ use crate::matching::PathMatch;
 use crate::policy::{GatewayRule, RoutePolicy};
 use crate::rewrite::RegexPath;
 use crate::snapshot::{Key, ObjectKind, ObjectRef, Snapshot};
-use crate::table::{Backend, BackendKey, Route, RoutingTable};
+use crate::table::{wildcard_covers, Backend, BackendKey, Route, RoutingTable};
 
 use super::super::endpoints::Endpoints;
 use super::super::rules::validate_host;
@@ -182,11 +182,7 @@ pub(super) fn intersect(listener: Option<&str>, route: &[String]) -> Vec<Option<
     if route.is_empty() {
         return vec![Some(l.to_owned())];
     }
-    let covers = |wild: &str, name: &str| {
-        wild.strip_prefix("*.").is_some_and(|s| {
-            name.len() > s.len() + 1 && name.ends_with(s) && name.as_bytes()[name.len() - s.len() - 1] == b'.'
-        })
-    };
+    let covers = wildcard_covers;
     let mut out: Vec<Option<String>> = Vec::new();
     for r in route {
         let hit = if r == l || covers(l, r) {
@@ -271,8 +267,9 @@ fn add_rules(
                 ));
                 for host in hosts {
                     for ip in listener.addresses.iter() {
-                        let hosts_of = table.gateway_mut(SocketAddr::new(*ip, listener.port));
-                        hosts_of.add(host.as_deref(), precedence.clone(), table_route.clone());
+                        let socket = table.gateway_mut(SocketAddr::new(*ip, listener.port));
+                        let routes = socket.listener_mut(listener.hostname.as_deref(), listener.tls);
+                        routes.add(host.as_deref(), precedence.clone(), table_route.clone());
                     }
                 }
             }
