@@ -8,6 +8,7 @@
 //! kind has completed its first sync; so an apiserver outage never empties the table.
 
 mod events;
+mod gateway_status;
 mod leader;
 mod source;
 mod status;

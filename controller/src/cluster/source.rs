@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, info_span, warn, Instrument};
 
 use super::events::EventReporter;
+use super::gateway_status::GatewayStatusWriter;
 use super::leader::LeaderHandle;
 use super::status;
 use super::stores::{Change, Stores};
@@ -71,6 +72,15 @@ impl KubeSource {
             warn!("Gateway API CRDs (gateway.networking.k8s.io v1 and v1beta1) are not installed; serving Ingresses only");
         }
         let stores = Stores::start(&self.client, &self.options, gateway_api, tx);
+        let (gateway_statuses, gateway_rx) = watch::channel(self.pipeline.gateway_status());
+        if gateway_api {
+            let writer = GatewayStatusWriter::new(
+                self.client.clone(),
+                self.leader.clone(),
+                self.pipeline.options().gateway.controller_name.clone(),
+            );
+            tokio::spawn(writer.run(gateway_rx).instrument(info_span!("gateway status")));
+        }
         let (snapshots, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
         if let Some(target) = self.options.status.clone() {
             let writer = status::StatusWriter::new(
@@ -111,6 +121,12 @@ impl KubeSource {
                 ready.fire();
             }
             snapshots.send_replace(Arc::new(snapshot));
+            let gateway_status = self.pipeline.gateway_status();
+            gateway_statuses.send_if_modified(|current| {
+                let changed = **current != *gateway_status;
+                *current = gateway_status;
+                changed
+            });
             let events = events.clone();
             tokio::spawn(async move { events.report(&warnings).await });
         }

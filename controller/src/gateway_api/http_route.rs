@@ -13,6 +13,9 @@ pub struct HttpRoute {
     /// The route's spec.
     #[serde(default)]
     pub spec: HttpRouteSpec,
+    /// The status as the cluster holds it (read for other controllers' parent entries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<serde_json::Value>,
 }
 
 /// `HTTPRoute.spec`.

@@ -39,20 +39,26 @@ impl Condition {
 
 /// The status of a GatewayClass Sluice serves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ClassStatus {
     /// The class's name.
     pub name: String,
+    /// The `metadata.generation` the conditions were computed for.
+    pub observed_generation: Option<i64>,
     /// `Accepted`.
     pub conditions: Vec<Condition>,
 }
 
 /// The status of a Gateway of a served class.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct GatewayStatus {
     /// The Gateway's namespace.
     pub namespace: String,
     /// The Gateway's name.
     pub name: String,
+    /// The `metadata.generation` the conditions were computed for.
+    pub observed_generation: Option<i64>,
     /// The addresses its listeners are served on.
     pub addresses: Vec<String>,
     /// `Accepted` and `Programmed`.
@@ -67,6 +73,8 @@ pub struct GatewayStatus {
 pub struct ListenerStatus {
     /// The listener's name.
     pub name: String,
+    /// The route kinds it serves (`HTTPRoute`, or none when its allowed kinds exclude it).
+    pub supported_kinds: Vec<String>,
     /// The number of routes attached.
     pub attached_routes: u32,
     /// `Accepted`, `Programmed`, `ResolvedRefs` and `Conflicted`.
@@ -74,14 +82,21 @@ pub struct ListenerStatus {
 }
 
 /// The status of an HTTPRoute, per parent that Sluice serves.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RouteStatus {
     /// The route's namespace.
     pub namespace: String,
     /// The route's name.
     pub name: String,
+    /// The `metadata.generation` the conditions were computed for.
+    pub observed_generation: Option<i64>,
     /// One entry per parentRef naming a Gateway of a served class.
     pub parents: Vec<ParentStatus>,
+    /// The entries other controllers wrote in `status.parents` (kept as they are when Sluice
+    /// writes its own).
+    #[serde(skip)]
+    pub other_parents: Vec<serde_json::Value>,
 }
 
 /// The status of a route for one parentRef.
@@ -95,7 +110,7 @@ pub struct ParentStatus {
 }
 
 /// Everything translate says about Gateway API objects in one generation.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GatewayStatuses {
     /// Served GatewayClasses.

@@ -79,7 +79,15 @@ pub(super) fn add(
         .collect();
     for name in &classes {
         let conditions = vec![Condition::yes("Accepted", "Accepted")];
-        status.gateway_classes.push(ClassStatus { name: (*name).to_owned(), conditions });
+        let generation = snapshot
+            .gateway_classes
+            .get(&(String::new(), (*name).to_owned()))
+            .and_then(|c| c.metadata.generation);
+        status.gateway_classes.push(ClassStatus {
+            name: (*name).to_owned(),
+            observed_generation: generation,
+            conditions,
+        });
     }
     let mut gateways: Vec<(&Key, &Gateway)> = snapshot
         .gateways
@@ -142,13 +150,22 @@ pub(super) fn add(
         status.gateways.push(GatewayStatus {
             namespace: key.0.clone(),
             name: key.1.clone(),
+            observed_generation: gateway.metadata.generation,
             addresses: addresses.iter().map(IpAddr::to_string).collect(),
             conditions,
             listeners: Vec::new(),
         });
     }
 
-    status.http_routes = routes::attach(snapshot, defaults, &mut listeners, endpoints, table, warnings);
+    status.http_routes = routes::attach(
+        snapshot,
+        &options.controller_name,
+        defaults,
+        &mut listeners,
+        endpoints,
+        table,
+        warnings,
+    );
     for gateway in &mut status.gateways {
         let key = (gateway.namespace.clone(), gateway.name.clone());
         gateway.listeners = listeners
@@ -156,6 +173,7 @@ pub(super) fn add(
             .filter(|l| l.key == key)
             .map(|l| ListenerStatus {
                 name: l.spec.name.clone(),
+                supported_kinds: if l.takes_http_routes { vec!["HTTPRoute".to_owned()] } else { Vec::new() },
                 attached_routes: l.attached,
                 conditions: l.conditions.clone(),
             })

@@ -24,6 +24,18 @@ pub fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
+/// Three different free ports (each is free when read, but two reads can return the same port
+/// once the first is released; a listener pair on one port would share it through SO_REUSEPORT).
+pub fn distinct_ports() -> [u16; 3] {
+    for _ in 0..100 {
+        let ports = [free_port(), free_port(), free_port()];
+        if ports[0] != ports[1] && ports[1] != ports[2] && ports[0] != ports[2] {
+            return ports;
+        }
+    }
+    panic!("no three distinct free ports");
+}
+
 /// A running `sluice` process.
 pub struct Sluice {
     child: Child,
@@ -65,9 +77,7 @@ impl Sluice {
     }
 
     async fn launch(source: Vec<String>, dir: Option<tempfile::TempDir>, logged: bool) -> Sluice {
-        let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let https: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let admin: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let [http, https, admin] = distinct_ports().map(|port| SocketAddr::from(([127, 0, 0, 1], port)));
         let logs = tempfile::Builder::new().prefix("sluice-stderr").tempfile().expect("log file");
         let (file, stderr) = logs.keep().expect("keep log");
         let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));

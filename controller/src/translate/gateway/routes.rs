@@ -23,6 +23,7 @@ use super::Served;
 /// `table`, counts `attachedRoutes`, and returns each route's status.
 pub(super) fn attach(
     snapshot: &Snapshot,
+    controller_name: &str,
     defaults: &RoutePolicy,
     listeners: &mut [Served<'_>],
     endpoints: &mut Endpoints<'_>,
@@ -76,7 +77,25 @@ pub(super) fn attach(
                 conditions: vec![accepted, resolved.clone()],
             })
             .collect();
-        statuses.push(RouteStatus { namespace: key.0.clone(), name: key.1.clone(), parents });
+        let other_parents = route
+            .status
+            .as_ref()
+            .and_then(|s| s.get("parents"))
+            .and_then(|p| p.as_array())
+            .map(|entries| {
+                let ours = |e: &&serde_json::Value| {
+                    e.get("controllerName").and_then(|c| c.as_str()) == Some(controller_name)
+                };
+                entries.iter().filter(|e| !ours(e)).cloned().collect()
+            })
+            .unwrap_or_default();
+        statuses.push(RouteStatus {
+            namespace: key.0.clone(),
+            name: key.1.clone(),
+            observed_generation: route.metadata.generation,
+            parents,
+            other_parents,
+        });
     }
     statuses
 }
