@@ -10,5 +10,6 @@ mod support;
 
 mod kube_tier {
     pub mod cluster;
+    mod gateway;
     mod scenario;
 }

@@ -24,6 +24,13 @@ use crate::gateway_api::{Condition, Gateway, GatewayClass, GatewayStatuses, Http
 /// conditions gets them back).
 const RESYNC: Duration = Duration::from_secs(30);
 
+/// An object's status key: kind, namespace, name.
+type StatusKey = (&'static str, String, String);
+/// What was last written per object, without timestamps.
+type Written = HashMap<StatusKey, Value>;
+/// The last write error per object.
+type Failed = HashMap<StatusKey, String>;
+
 /// Writes Gateway API status while this replica leads.
 pub struct GatewayStatusWriter {
     client: Client,
@@ -35,7 +42,9 @@ pub struct GatewayStatusWriter {
 fn conditions(list: &[Condition], generation: Option<i64>, now: &Value) -> Vec<Value> {
     list.iter()
         .map(|c| {
-            json!({"type": c.type_, "status": c.status, "reason": c.reason, "message": c.message,
+            // A message is required, and apiservers before 1.21 read an empty one as null.
+            let message = if c.message.is_empty() { c.reason } else { c.message.as_str() };
+            json!({"type": c.type_, "status": c.status, "reason": c.reason, "message": message,
                    "observedGeneration": generation.unwrap_or(0), "lastTransitionTime": now})
         })
         .collect()
@@ -100,7 +109,9 @@ impl GatewayStatusWriter {
     pub async fn run(self, mut statuses: watch::Receiver<Arc<GatewayStatuses>>) {
         let mut leadership = self.leader.changes();
         // What was last written, without timestamps, per object.
-        let mut written: HashMap<(&'static str, String, String), Value> = HashMap::new();
+        let mut written = Written::new();
+        // The last error per object, logged once until it changes.
+        let mut failed = Failed::new();
         let mut last_full = tokio::time::Instant::now();
         loop {
             if self.leader.is_leader() {
@@ -109,7 +120,7 @@ impl GatewayStatusWriter {
                     last_full = tokio::time::Instant::now();
                 }
                 let current = statuses.borrow_and_update().clone();
-                self.sync(&current, &mut written).await;
+                self.sync(&current, &mut written, &mut failed).await;
             } else {
                 written.clear();
             }
@@ -120,11 +131,7 @@ impl GatewayStatusWriter {
         }
     }
 
-    async fn sync(
-        &self,
-        statuses: &GatewayStatuses,
-        written: &mut HashMap<(&'static str, String, String), Value>,
-    ) {
+    async fn sync(&self, statuses: &GatewayStatuses, written: &mut Written, failed: &mut Failed) {
         let stamp = Value::Null;
         let now = serde_json::to_value(Time(k8s_openapi::jiff::Timestamp::now())).unwrap_or(Value::Null);
         for (key, unstamped) in bodies(statuses, &self.controller_name, &stamp) {
@@ -151,6 +158,7 @@ impl GatewayStatusWriter {
             match result {
                 Ok(()) => {
                     info!(kind, object = %format!("{ns}/{name}"), "Published Gateway API status");
+                    failed.remove(&key);
                     written.insert(key, unstamped);
                 }
                 Err(kube::Error::Api(e)) if e.code == 404 => {
