@@ -431,3 +431,44 @@ fn cert_secret() -> Value {
         "metadata": {"name": "cert", "namespace": "default"},
         "data": {"tls.crt": b64(cert.pem()), "tls.key": b64(key.serialize_pem())}})
 }
+
+#[test]
+fn an_h2c_app_protocol_speaks_http2_to_the_endpoints() {
+    let w = world(vec![
+        gateway("gw", json!([http_listener("l", 80, None)])),
+        service(
+            "default",
+            "grpc",
+            json!([{"port": 8081, "targetPort": 3001, "appProtocol": "kubernetes.io/h2c"}]),
+        ),
+        slice("default", "grpc", "grpc-1", json!([{"port": 3001}]), json!([{"addresses": ["127.0.1.7"]}])),
+        route(
+            "h2c",
+            "default",
+            json!({"parentRefs": [{"name": "gw"}], "hostnames": ["h2c.example"],
+            "rules": [{"backendRefs": [{"name": "grpc", "port": 8081}]}]}),
+        ),
+        route(
+            "plain",
+            "default",
+            json!({"parentRefs": [{"name": "gw"}], "hostnames": ["plain.example"],
+            "rules": [{"backendRefs": [backend("a")]}]}),
+        ),
+    ]);
+    let t = w.translate();
+    let local = format!("{ADDR}:80").parse().expect("addr");
+    let protocol = |host: &str| match t.table.gateway_lookup(
+        local,
+        None,
+        host,
+        "/",
+        &Method::GET,
+        &HeaderMap::new(),
+        None,
+    ) {
+        GatewayMatch::Route(r) => r.policy.upstream.protocol.h2(),
+        other => panic!("{host}: {other:?}"),
+    };
+    assert!(protocol("h2c.example"));
+    assert!(!protocol("plain.example"));
+}

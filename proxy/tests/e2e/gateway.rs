@@ -221,3 +221,63 @@ impl<F: std::future::Future<Output = Option<String>>> ThenSomeEq for F {
         self.await.as_deref() == Some(want)
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_listeners_pick_certificates_by_sni_and_refuse_misdirected_requests() {
+    use super::tls_client::{certificate, secret, H2};
+    let blue = Backends::start("blue", &["127.0.0.2"]).await;
+    let green = Backends::start("green", &["127.0.0.3"]).await;
+    let addr: SocketAddr = format!("127.0.0.44:{}", free_port()).parse().expect("addr");
+    let (a_cert, a_key, a_der) = certificate(&["a.example"]);
+    let (b_cert, b_key, b_der) = certificate(&["b.example"]);
+    let gateway = format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: gw, namespace: demo}}\n\
+         spec:\n  gatewayClassName: sluice\n  addresses: [{{value: \"{ip}\"}}]\n  listeners:\n\
+         \x20 - {{name: a, protocol: HTTPS, port: {port}, hostname: a.example, tls: {{certificateRefs: [{{name: a-tls}}]}}}}\n\
+         \x20 - {{name: b, protocol: HTTPS, port: {port}, hostname: b.example, tls: {{certificateRefs: [{{name: b-tls}}]}}}}\n",
+        ip = addr.ip(),
+        port = addr.port()
+    );
+    let attach = |name: &str, section: &str, svc: &str| {
+        format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: {name}, namespace: demo}}\n\
+             spec:\n  parentRefs: [{{name: gw, sectionName: {section}}}]\n  rules:\n\
+             \x20 - matches: [{{path: {{type: PathPrefix, value: /slow}}}}]\n    timeouts: {{request: 300ms}}\n\
+             \x20   backendRefs: [{{name: {svc}, port: 80}}]\n\
+             \x20 - backendRefs: [{{name: {svc}, port: 80}}]\n"
+        )
+    };
+    let dir = manifests(&[
+        ("class.yaml", class()),
+        (
+            "svc.yaml",
+            [
+                service("blue", blue.port, &["127.0.0.2"], true),
+                service("green", green.port, &["127.0.0.3"], true),
+            ]
+            .join("---\n"),
+        ),
+        ("tls.yaml", [secret("a-tls", &a_cert, &a_key), secret("b-tls", &b_cert, &b_key)].join("---\n")),
+        ("gw.yaml", gateway),
+        ("routes.yaml", [attach("ra", "a", "blue"), attach("rb", "b", "green")].join("---\n")),
+    ]);
+    let sluice = Sluice::start(dir).await;
+    let connected =
+        wait_until(Duration::from_secs(10), || async { H2::connect(addr, "a.example").await.is_ok() }).await;
+    assert!(connected, "{}", sluice.stderr());
+
+    let mut a = H2::connect(addr, "a.example").await.expect("a.example");
+    assert_eq!(a.leaf, a_der, "the a listener's certificate");
+    let (status, headers, _) = a.get("a.example", "/").await.expect("request");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers.get("x-backend").map(|v| v.as_bytes()), Some(&b"blue"[..]));
+    let (status, _, _) = a.get("b.example", "/").await.expect("request");
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "a connection for a.example asks for b.example");
+    let (status, _, _) = a.get("a.example", "/slow?delay_ms=2000").await.expect("request");
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "timeouts.request 300ms");
+
+    let mut b = H2::connect(addr, "b.example").await.expect("b.example");
+    assert_eq!(b.leaf, b_der, "the b listener's certificate");
+    let (_, headers, _) = b.get("b.example", "/").await.expect("request");
+    assert_eq!(headers.get("x-backend").map(|v| v.as_bytes()), Some(&b"green"[..]));
+}

@@ -15,8 +15,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use crate::gateway_api::{self as api, HttpBackendRef, HttpRouteMatch, HttpRouteRule};
 use crate::policy::{
-    Conditions, GatewayRedirect, GatewayRewrite, HeaderModifier, Mirror, PathReplace, RoutePolicy, UrlPart,
-    ValueMatch, WeightedBackend,
+    BackendProtocol, Conditions, GatewayRedirect, GatewayRewrite, HeaderModifier, Mirror, PathReplace,
+    RoutePolicy, UrlPart, ValueMatch, WeightedBackend,
 };
 use crate::rewrite::RegexPath;
 use crate::snapshot::{ObjectRef, Snapshot};
@@ -108,6 +108,8 @@ pub(super) fn compile_rule(
             }
         }
     }
+    // Per valid backend: whether its Service port speaks h2c (`appProtocol: kubernetes.io/h2c`).
+    let mut protocols: Vec<bool> = Vec::new();
     for (i, backend_ref) in rule.backend_refs.iter().enumerate() {
         let weight = u32::try_from(backend_ref.weight.unwrap_or(1)).unwrap_or(0);
         let backend = match resolve(cx, backend_ref, endpoints, warnings) {
@@ -141,8 +143,17 @@ pub(super) fn compile_rule(
             }
         }
         let backend = backend.filter(|_| backend_ok);
+        if backend.is_some() {
+            let h2c = app_protocol(cx, backend_ref) == Some("kubernetes.io/h2c");
+            protocols.push(h2c);
+        }
         parts.total_weight = parts.total_weight.saturating_add(weight);
         parts.backends.push(WeightedBackend { backend, weight, request_headers, response_headers });
+    }
+    if !protocols.is_empty() && protocols.iter().all(|h2c| *h2c) {
+        // HTTP/2 with prior knowledge to the endpoints (a rule's backends share one policy, so
+        // this holds when all of them are h2c).
+        policy.upstream.protocol = BackendProtocol::Grpc;
     }
     if let Some(message) = broken {
         let what = format!("rule {index}");
@@ -180,6 +191,14 @@ fn resolve(
         port: Some(ServiceBackendPort { number: Some(port), name: None }),
     };
     endpoints.resolve(ns, &service, warnings).map_err(|e| ("BackendNotFound", e.to_string()))
+}
+
+/// The `appProtocol` of the Service port a backendRef names.
+fn app_protocol<'c>(cx: &RuleContext<'c>, r: &HttpBackendRef) -> Option<&'c str> {
+    let ns = r.namespace.as_deref().unwrap_or(cx.namespace);
+    let service = cx.snapshot.services.get(&(ns.to_owned(), r.name.clone()))?;
+    let ports = service.spec.as_ref()?.ports.as_ref()?;
+    ports.iter().find(|p| Some(p.port) == r.port)?.app_protocol.as_deref()
 }
 
 /// A `RequestMirror` backend: copies go to one of its ready endpoints as they are at
