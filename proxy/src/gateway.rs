@@ -3,6 +3,7 @@
 //! `ResponseHeaderModifier` changes to the response. The rule was compiled by translate; this
 //! only applies it.
 
+use http::{HeaderName, HeaderValue};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::Result;
 use sluice_controller::matching::PathMatch;
@@ -64,15 +65,42 @@ pub fn redirect_location(
     location
 }
 
-fn modify_request(upstream: &mut RequestHeader, m: &HeaderModifier) -> Result<()> {
+/// What a header modifier needs of a request or response header.
+trait EditHeaders {
+    fn set(&mut self, name: HeaderName, value: HeaderValue) -> Result<()>;
+    fn append(&mut self, name: HeaderName, value: HeaderValue) -> Result<()>;
+    fn remove(&mut self, name: &HeaderName);
+}
+
+macro_rules! edit_headers {
+    ($ty:ty) => {
+        impl EditHeaders for $ty {
+            fn set(&mut self, name: HeaderName, value: HeaderValue) -> Result<()> {
+                self.insert_header(name, value)
+            }
+            fn append(&mut self, name: HeaderName, value: HeaderValue) -> Result<()> {
+                self.append_header(name, value).map(drop)
+            }
+            fn remove(&mut self, name: &HeaderName) {
+                self.remove_header(name);
+            }
+        }
+    };
+}
+
+edit_headers!(RequestHeader);
+edit_headers!(ResponseHeader);
+
+/// Applies a modifier in the spec's order: set, add, remove.
+fn modify(headers: &mut impl EditHeaders, m: &HeaderModifier) -> Result<()> {
     for (name, value) in &m.set {
-        upstream.insert_header(name.clone(), value.clone())?;
+        headers.set(name.clone(), value.clone())?;
     }
     for (name, value) in &m.add {
-        upstream.append_header(name.clone(), value.clone())?;
+        headers.append(name.clone(), value.clone())?;
     }
     for name in &m.remove {
-        upstream.remove_header(name);
+        headers.remove(name);
     }
     Ok(())
 }
@@ -96,22 +124,9 @@ pub fn apply_request(
             upstream.insert_header(http::header::HOST, host.clone())?;
         }
     }
-    modify_request(upstream, &rule.request_headers)?;
+    modify(upstream, &rule.request_headers)?;
     if let Some(backend) = picked.and_then(|i| rule.backends.get(i)) {
-        modify_request(upstream, &backend.request_headers)?;
-    }
-    Ok(())
-}
-
-fn modify_response(response: &mut ResponseHeader, m: &HeaderModifier) -> Result<()> {
-    for (name, value) in &m.set {
-        response.insert_header(name.clone(), value.clone())?;
-    }
-    for (name, value) in &m.add {
-        response.append_header(name.clone(), value.clone())?;
-    }
-    for name in &m.remove {
-        response.remove_header(name);
+        modify(upstream, &backend.request_headers)?;
     }
     Ok(())
 }
@@ -122,9 +137,9 @@ pub fn apply_response(
     rule: &GatewayRule,
     picked: Option<usize>,
 ) -> Result<()> {
-    modify_response(response, &rule.response_headers)?;
+    modify(response, &rule.response_headers)?;
     if let Some(backend) = picked.and_then(|i| rule.backends.get(i)) {
-        modify_response(response, &backend.response_headers)?;
+        modify(response, &backend.response_headers)?;
     }
     Ok(())
 }

@@ -191,6 +191,8 @@ fn addresses(gateway: &Gateway, options: &GatewayOptions) -> (Arc<[IpAddr]>, Opt
         let is_ip = a.type_.as_deref().is_none_or(|t| t == "IPAddress");
         match a.value.parse::<IpAddr>() {
             Ok(ip) if is_ip => ips.push(ip),
+            // An IPAddress without a value asks the implementation to choose: the bind address.
+            _ if is_ip && a.value.is_empty() => ips.push(options.bind_address),
             _ => {
                 bad.get_or_insert_with(|| a.value.clone());
             }

@@ -36,6 +36,12 @@ fn route(name: &str, hostnames: &[&str], rules: &str) -> String {
     )
 }
 
+/// The Services `blue` (127.0.0.2) and `green` (127.0.0.3) over the echo backends.
+fn blue_and_green(blue: &Backends, green: &Backends) -> String {
+    [service("blue", blue.port, &["127.0.0.2"], true), service("green", green.port, &["127.0.0.3"], true)]
+        .join("---\n")
+}
+
 async fn status_of(client: &Client, host: &str, path: &str) -> u16 {
     client.get(host, path).await.map_or(0, |(s, _, _)| s.as_u16())
 }
@@ -82,14 +88,7 @@ async fn gateway_routes_match_filter_and_split_traffic_on_their_own_address() {
 "#;
     let dir = manifests(&[
         ("class.yaml", class()),
-        (
-            "svc.yaml",
-            [
-                service("blue", blue.port, &["127.0.0.2"], true),
-                service("green", green.port, &["127.0.0.3"], true),
-            ]
-            .join("---\n"),
-        ),
+        ("svc.yaml", blue_and_green(&blue, &green)),
         ("gw.yaml", gateway("gw", addr, Some("*.example"))),
         ("route.yaml", route("shop", &["shop.example"], rules)),
     ]);
@@ -162,14 +161,7 @@ async fn gateway_listeners_open_and_close_live_and_routes_edit_without_a_failed_
     let to = |svc: &str| format!("  - backendRefs: [{{name: {svc}, port: 80}}]\n");
     let dir = manifests(&[
         ("class.yaml", class()),
-        (
-            "svc.yaml",
-            [
-                service("blue", blue.port, &["127.0.0.2"], true),
-                service("green", green.port, &["127.0.0.3"], true),
-            ]
-            .join("---\n"),
-        ),
+        ("svc.yaml", blue_and_green(&blue, &green)),
         ("gw.yaml", gateway("gw", first, None)),
         ("route.yaml", route("r", &[], &to("blue"))),
     ]);
@@ -249,14 +241,7 @@ async fn https_listeners_pick_certificates_by_sni_and_refuse_misdirected_request
     };
     let dir = manifests(&[
         ("class.yaml", class()),
-        (
-            "svc.yaml",
-            [
-                service("blue", blue.port, &["127.0.0.2"], true),
-                service("green", green.port, &["127.0.0.3"], true),
-            ]
-            .join("---\n"),
-        ),
+        ("svc.yaml", blue_and_green(&blue, &green)),
         ("tls.yaml", [secret("a-tls", &a_cert, &a_key), secret("b-tls", &b_cert, &b_key)].join("---\n")),
         ("gw.yaml", gateway),
         ("routes.yaml", [attach("ra", "a", "blue"), attach("rb", "b", "green")].join("---\n")),

@@ -15,8 +15,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use crate::gateway_api::{self as api, HttpBackendRef, HttpRouteMatch, HttpRouteRule};
 use crate::policy::{
-    BackendProtocol, Conditions, GatewayRedirect, GatewayRewrite, HeaderModifier, Mirror, PathReplace,
-    RoutePolicy, UrlPart, ValueMatch, WeightedBackend,
+    BackendProtocol, Conditions, GatewayRedirect, GatewayRewrite, GatewayRule, HeaderModifier, Mirror,
+    PathReplace, RoutePolicy, UrlPart, ValueMatch, WeightedBackend,
 };
 use crate::rewrite::RegexPath;
 use crate::snapshot::{ObjectRef, Snapshot};
@@ -27,15 +27,11 @@ use super::super::rules::validate_host;
 use super::super::warning::{Invalid, Warning};
 use super::grants;
 
-/// A compiled rule, shared by the routes of its matches.
+/// A compiled rule, shared by the routes of its matches: the policy, and the Gateway rule
+/// whose conditions and listener port each match and listener fill in.
 pub(super) struct RuleParts {
     pub policy: Arc<RoutePolicy>,
-    pub backends: Vec<WeightedBackend>,
-    pub total_weight: u32,
-    pub request_headers: HeaderModifier,
-    pub response_headers: HeaderModifier,
-    pub redirect: Option<GatewayRedirect>,
-    pub rewrite: Option<GatewayRewrite>,
+    pub rule: GatewayRule,
 }
 
 /// Where a rule is compiled: the snapshot, the route's namespace and object, and the route
@@ -58,25 +54,27 @@ pub(super) fn compile_rule(
 ) -> RuleParts {
     let mut policy = cx.defaults.clone();
     let mut broken: Option<String> = None;
-    let mut parts = RuleParts {
-        policy: Arc::new(RoutePolicy::default()),
+    let mut compiled = GatewayRule {
+        conditions: Conditions::default(),
         backends: Vec::new(),
         total_weight: 0,
         request_headers: HeaderModifier::default(),
         response_headers: HeaderModifier::default(),
         redirect: None,
         rewrite: None,
+        listener_port: 0,
     };
     for filter in &rule.filters {
         let applied = match filter.type_.as_str() {
             "RequestHeaderModifier" => {
-                modifier(filter.request_header_modifier.as_ref()).map(|m| parts.request_headers.extend(&m))
+                modifier(filter.request_header_modifier.as_ref()).map(|m| compiled.request_headers.extend(&m))
             }
-            "ResponseHeaderModifier" => {
-                modifier(filter.response_header_modifier.as_ref()).map(|m| parts.response_headers.extend(&m))
+            "ResponseHeaderModifier" => modifier(filter.response_header_modifier.as_ref())
+                .map(|m| compiled.response_headers.extend(&m)),
+            "RequestRedirect" => {
+                redirect(filter.request_redirect.as_ref()).map(|r| compiled.redirect = Some(r))
             }
-            "RequestRedirect" => redirect(filter.request_redirect.as_ref()).map(|r| parts.redirect = Some(r)),
-            "URLRewrite" => rewrite(filter.url_rewrite.as_ref()).map(|r| parts.rewrite = Some(r)),
+            "URLRewrite" => rewrite(filter.url_rewrite.as_ref()).map(|r| compiled.rewrite = Some(r)),
             "RequestMirror" => match filter.request_mirror.as_ref() {
                 Some(m) if policy.mirror.is_none() => {
                     mirror(cx, &m.backend_ref, endpoints, warnings).map(|m| policy.mirror = m)
@@ -90,7 +88,7 @@ pub(super) fn compile_rule(
             broken.get_or_insert(message);
         }
     }
-    if parts.redirect.is_some() && parts.rewrite.is_some() {
+    if compiled.redirect.is_some() && compiled.rewrite.is_some() {
         broken.get_or_insert_with(|| "RequestRedirect and URLRewrite cannot be used together".to_owned());
     }
     if let Some(timeouts) = &rule.timeouts {
@@ -147,8 +145,8 @@ pub(super) fn compile_rule(
             let h2c = app_protocol(cx, backend_ref) == Some("kubernetes.io/h2c");
             protocols.push(h2c);
         }
-        parts.total_weight = parts.total_weight.saturating_add(weight);
-        parts.backends.push(WeightedBackend { backend, weight, request_headers, response_headers });
+        compiled.total_weight = compiled.total_weight.saturating_add(weight);
+        compiled.backends.push(WeightedBackend { backend, weight, request_headers, response_headers });
     }
     if !protocols.is_empty() && protocols.iter().all(|h2c| *h2c) {
         // HTTP/2 with prior knowledge to the endpoints (a rule's backends share one policy, so
@@ -160,12 +158,11 @@ pub(super) fn compile_rule(
         let warning = Invalid::Gateway { what, reason: "UnsupportedValue", message };
         warnings.push(Warning { object: cx.object.clone(), reason: warning });
         // Fail closed: every request of the rule gets 500.
-        parts.redirect = None;
-        parts.backends.clear();
-        parts.total_weight = 0;
+        compiled.redirect = None;
+        compiled.backends.clear();
+        compiled.total_weight = 0;
     }
-    parts.policy = Arc::new(policy);
-    parts
+    RuleParts { policy: Arc::new(policy), rule: compiled }
 }
 
 /// A backendRef (or a mirror's) resolved to a Service port's endpoints.

@@ -307,7 +307,7 @@ fn build_route(
     listener_port: u16,
     hosts: &[Option<String>],
 ) -> Route {
-    let first = parts.backends.iter().find_map(|b| b.backend.clone());
+    let first = parts.rule.backends.iter().find_map(|b| b.backend.clone());
     let backend = first.unwrap_or_else(|| {
         let key =
             BackendKey { namespace: namespace.to_string(), service: String::new(), port: String::new() };
@@ -328,16 +328,7 @@ fn build_route(
         rewrite: None,
         canary: None,
         policy: parts.policy.clone(),
-        gateway: Some(Box::new(GatewayRule {
-            conditions,
-            backends: parts.backends.clone(),
-            total_weight: parts.total_weight,
-            request_headers: parts.request_headers.clone(),
-            response_headers: parts.response_headers.clone(),
-            redirect: parts.redirect.clone(),
-            rewrite: parts.rewrite.clone(),
-            listener_port,
-        })),
+        gateway: Some(Box::new(GatewayRule { conditions, listener_port, ..parts.rule.clone() })),
     }
 }
 
