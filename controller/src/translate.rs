@@ -112,17 +112,20 @@ pub fn translate(snapshot: &Snapshot, options: &Options, now: SystemTime) -> Tra
         builder.add(ing, annotations);
     }
     let mut translation = builder.finish();
-    let mut endpoints = endpoints::Endpoints::new(snapshot);
-    translation.gateway_status = gateway::add(
-        snapshot,
-        &options.gateway,
-        &settings.policy,
-        &mut endpoints,
-        &mut certificates,
-        &mut translation.table,
-        &mut translation.warnings,
-    );
-    translation.table.finish();
+    if !snapshot.gateway_classes.is_empty() {
+        // Indexed again only when Gateway API objects exist (a cluster of Ingresses pays nothing).
+        let mut endpoints = endpoints::Endpoints::new(snapshot);
+        translation.gateway_status = gateway::add(
+            snapshot,
+            &options.gateway,
+            &settings.policy,
+            &mut endpoints,
+            &mut certificates,
+            &mut translation.table,
+            &mut translation.warnings,
+        );
+        translation.table.finish();
+    }
     tls_hosts.install(&mut translation.table);
     if let Some(cert) = default_certificate {
         translation.table.set_default_certificate(cert);
