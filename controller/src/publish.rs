@@ -34,6 +34,8 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct Publisher {
     current: ArcSwap<Published>,
+    /// The generation last published, for tasks that act on a new table (Gateway sockets).
+    generations: tokio::sync::watch::Sender<u64>,
 }
 
 impl Default for Publisher {
@@ -46,7 +48,7 @@ impl Publisher {
     /// A publisher holding the empty generation 0, not yet ready.
     pub fn new() -> Self {
         let empty = Published { generation: 0, applied_at: Instant::now(), table: RoutingTable::default() };
-        Publisher { current: ArcSwap::from_pointee(empty) }
+        Publisher { current: ArcSwap::from_pointee(empty), generations: tokio::sync::watch::Sender::new(0) }
     }
 
     /// The live table. Hold the `Arc` for the whole request so that retries see one version.
@@ -65,7 +67,13 @@ impl Publisher {
         let generation = live.generation + 1;
         drop(live);
         self.current.store(Arc::new(Published { generation, applied_at: Instant::now(), table }));
+        self.generations.send_replace(generation);
         Outcome::Swapped(generation)
+    }
+
+    /// A receiver that wakes when a new table is published (its value is the generation).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generations.subscribe()
     }
 
     /// Whether a first table has been published (the `/readyz` condition): generation 0 is the

@@ -33,8 +33,8 @@ use tracing::{info, warn};
 
 use crate::listener::PreTlsProxyProtocol;
 
-/// How often the live table is checked for listener changes.
-const POLL: Duration = Duration::from_millis(50);
+/// How often a socket that could not be opened is tried again.
+const RETRY: Duration = Duration::from_secs(1);
 /// The listen backlog of a Gateway socket.
 const BACKLOG: i32 = 1024;
 
@@ -141,17 +141,16 @@ impl<A: ServerApp + Send + Sync + 'static> BackgroundService for GatewaySockets<
         });
         let mut open: HashMap<GatewayListener, JoinHandle<()>> = HashMap::new();
         let mut failed: HashMap<GatewayListener, String> = HashMap::new();
-        let mut seen_generation = 0;
+        let mut tables = self.publisher.subscribe();
+        tables.mark_changed();
         loop {
+            // A new table, or (while a socket could not be opened) a retry.
             tokio::select! {
-                () = tokio::time::sleep(POLL) => {}
+                changed = tables.changed() => if changed.is_err() { break },
+                () = tokio::time::sleep(RETRY), if !failed.is_empty() => {}
                 _ = shutdown.changed() => break,
             }
             let live = self.publisher.load();
-            if live.generation == seen_generation && failed.is_empty() {
-                continue;
-            }
-            seen_generation = live.generation;
             let wanted: Vec<GatewayListener> = live
                 .table
                 .gateway_listeners()
