@@ -472,3 +472,20 @@ fn an_h2c_app_protocol_speaks_http2_to_the_endpoints() {
     assert!(protocol("h2c.example"));
     assert!(!protocol("plain.example"));
 }
+
+#[test]
+fn a_route_whose_hostnames_are_all_invalid_serves_no_host() {
+    let w = world(vec![
+        gateway("gw", json!([http_listener("l", 80, None)])),
+        route(
+            "bad",
+            "default",
+            json!({"parentRefs": [{"name": "gw"}], "hostnames": ["not_valid!"],
+            "rules": [{"backendRefs": [backend("a")]}]}),
+        ),
+    ]);
+    let t = w.translate();
+    assert_eq!(served(&t, &req("anything.example", "/")), "404");
+    assert_eq!(parent_reason(&t, "bad"), ("False", "NoMatchingListenerHostname"));
+    assert!(t.warnings.iter().any(|w| w.object.name == "bad"), "{:?}", t.warnings);
+}

@@ -39,7 +39,8 @@ pub(super) fn attach(
         let mut parents = Vec::new();
         let mut attached: Vec<(usize, Vec<Option<String>>)> = Vec::new();
         for parent in &route.spec.parent_refs {
-            let Some(accepted) = parent_listeners(snapshot, key, parent, listeners, &hostnames) else {
+            let Some(accepted) = parent_listeners(snapshot, key, parent, listeners, hostnames.as_deref())
+            else {
                 continue;
             };
             let condition = match accepted {
@@ -100,8 +101,16 @@ pub(super) fn attach(
     statuses
 }
 
-/// The route's valid hostnames (lowercase); invalid ones are reported and dropped.
-fn route_hostnames(route: &HttpRoute, object: &ObjectRef, warnings: &mut Vec<Warning>) -> Vec<String> {
+/// The route's valid hostnames (lowercase; invalid ones are reported and dropped), or `None`
+/// when it names none (any host). A route whose hostnames are all invalid matches no host.
+fn route_hostnames(
+    route: &HttpRoute,
+    object: &ObjectRef,
+    warnings: &mut Vec<Warning>,
+) -> Option<Vec<String>> {
+    if route.spec.hostnames.is_empty() {
+        return None;
+    }
     let mut out = Vec::new();
     for h in &route.spec.hostnames {
         match validate_host(h) {
@@ -110,7 +119,7 @@ fn route_hostnames(route: &HttpRoute, object: &ObjectRef, warnings: &mut Vec<War
                 .push(Warning { object: object.clone(), reason: Invalid::InvalidHost { host: h.clone() } }),
         }
     }
-    out
+    Some(out)
 }
 
 type Attached = Vec<(usize, Vec<Option<String>>)>;
@@ -122,7 +131,7 @@ fn parent_listeners(
     route_key: &Key,
     parent: &ParentRef,
     listeners: &[Served<'_>],
-    hostnames: &[String],
+    hostnames: Option<&[String]>,
 ) -> Option<Result<Attached, (&'static str, String)>> {
     let group_ok = parent.group.as_deref().is_none_or(|g| g == GROUP);
     if !group_ok || parent.kind.as_deref().is_some_and(|k| k != "Gateway") {
@@ -193,14 +202,15 @@ fn namespace_allowed(snapshot: &Snapshot, listener: &Served<'_>, namespace: &str
     }
 }
 
-/// The effective hostnames of a route on a listener (`None`: any host).
-pub(super) fn intersect(listener: Option<&str>, route: &[String]) -> Vec<Option<String>> {
-    let Some(l) = listener else {
-        return if route.is_empty() { vec![None] } else { route.iter().cloned().map(Some).collect() };
+/// The effective hostnames of a route on a listener (`None`: any host); `route` is `None` when
+/// the route names no hostname.
+pub(super) fn intersect(listener: Option<&str>, route: Option<&[String]>) -> Vec<Option<String>> {
+    let (l, route) = match (listener, route) {
+        (None, None) => return vec![None],
+        (None, Some(route)) => return route.iter().cloned().map(Some).collect(),
+        (Some(l), None) => return vec![Some(l.to_owned())],
+        (Some(l), Some(route)) => (l, route),
     };
-    if route.is_empty() {
-        return vec![Some(l.to_owned())];
-    }
     let covers = wildcard_covers;
     let mut out: Vec<Option<String>> = Vec::new();
     for r in route {
