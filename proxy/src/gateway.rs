@@ -8,6 +8,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::Result;
 use sluice_controller::matching::PathMatch;
 use sluice_controller::policy::{GatewayRedirect, GatewayRule, HeaderModifier, PathReplace};
+use sluice_controller::uri::escape_path_into;
 
 /// The part of the request path a `ReplacePrefixMatch` replaces: the route's prefix.
 fn matched_prefix(path: &PathMatch) -> &str {
@@ -17,14 +18,21 @@ fn matched_prefix(path: &PathMatch) -> &str {
     }
 }
 
-/// The new path and query of a request whose path is replaced.
-fn replaced_uri(replace: &PathReplace, route_path: &PathMatch, path: &str, query: Option<&str>) -> String {
-    let mut uri = replace.apply(path, matched_prefix(route_path));
+/// A decoded path and the raw query as a request-target: the bytes that cannot stand for
+/// themselves in a path (space, controls, `%`, `?`, `#`, non-ASCII, ...) percent-encoded again.
+fn target(path: &str, query: Option<&str>) -> String {
+    let mut uri = String::with_capacity(path.len() + query.map_or(0, |q| q.len() + 1));
+    escape_path_into(&mut uri, path.as_bytes());
     if let Some(q) = query {
         uri.push('?');
         uri.push_str(q);
     }
     uri
+}
+
+/// The new path and query of a request whose path is replaced.
+fn replaced_uri(replace: &PathReplace, route_path: &PathMatch, path: &str, query: Option<&str>) -> String {
+    target(&replace.apply(path, matched_prefix(route_path)), query)
 }
 
 /// The `Location` of a `RequestRedirect`. Unset parts come from the request; without a port,
@@ -54,13 +62,7 @@ pub fn redirect_location(
     }
     match &redirect.path {
         Some(replace) => location.push_str(&replaced_uri(replace, route_path, path, query)),
-        None => {
-            location.push_str(path);
-            if let Some(q) = query {
-                location.push('?');
-                location.push_str(q);
-            }
-        }
+        None => location.push_str(&target(path, query)),
     }
     location
 }
@@ -169,6 +171,13 @@ mod tests {
         assert_eq!(at(&redirect(Some("https"), None, None), 8080), "https://a.example/p?q=1");
         assert_eq!(at(&redirect(Some("https"), None, Some(8443)), 80), "https://a.example:8443/p?q=1");
         assert_eq!(at(&redirect(None, None, Some(80)), 8080), "http://a.example/p?q=1");
+    }
+
+    #[test]
+    fn decoded_bytes_are_encoded_again_in_rewritten_targets() {
+        let replace = PathReplace::Prefix("/new".into());
+        let uri = replaced_uri(&replace, &PathMatch::prefix("/old"), "/old/a b%?", Some("q=1"));
+        assert_eq!(uri, "/new/a%20b%25%3F?q=1");
     }
 
     #[test]
