@@ -1,5 +1,5 @@
 //! Manifest files: arbitrary text through the YAML/JSON manifest parser, and anything it accepts
-//! through translate.
+//! through translate (Ingress and Gateway API routes, each looked up once).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -12,5 +12,9 @@ fuzz_target!(|data: &[u8]| {
         parsed.objects.into_iter().for_each(|o| snapshot.insert(o));
         let t = translate(&snapshot, &Options::default(), std::time::SystemTime::UNIX_EPOCH);
         let _ = t.table.lookup("a.test", "/");
+        let headers = http::HeaderMap::new();
+        for listener in t.table.gateway_listeners() {
+            let _ = t.table.gateway_lookup(listener.addr, Some("a.test"), "a.test", "/", &http::Method::GET, &headers, Some("a=1"));
+        }
     }
 });
