@@ -46,10 +46,13 @@ impl Router {
                 {
                     GatewayMatch::Route(route) => return Found::Route(route.clone()),
                     GatewayMatch::Misdirected => return Found::Misdirected,
-                    GatewayMatch::NoRoute if !self.serves_ingress => return Found::Nothing,
                     GatewayMatch::NoRoute | GatewayMatch::NotGateway => {}
                 }
             }
+        }
+        if !self.serves_ingress {
+            // A Gateway-only socket (or one whose Gateway is gone) never serves Ingress routes.
+            return Found::Nothing;
         }
         table.lookup(host, path).cloned().map_or(Found::Nothing, Found::Route)
     }

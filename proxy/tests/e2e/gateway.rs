@@ -188,7 +188,11 @@ async fn gateway_listeners_open_and_close_live_and_routes_edit_without_a_failed_
     assert!(wait_until(Duration::from_secs(5), || served_by(client.clone()).then_some_eq("green")).await);
     assert_eq!(load.await.expect("load"), 0, "no failed request across the edit");
 
-    // Move the Gateway to another address: the new socket opens, the old one closes.
+    // Move the Gateway to another address: the new socket opens, the old one closes, and a
+    // connection it accepted before keeps working (answered 404: its Gateway is gone, and a
+    // Gateway socket never falls back to the Ingress routes).
+    let mut kept = tokio::net::TcpStream::connect(first).await.expect("connect");
+    assert_eq!(exchange(&mut kept).await, 200);
     sluice.write("gw.yaml", &gateway("gw", second, None));
     let moved = Client::new(second);
     assert!(
@@ -201,6 +205,41 @@ async fn gateway_listeners_open_and_close_live_and_routes_edit_without_a_failed_
             .await,
         "the old socket is closed"
     );
+    assert_eq!(exchange(&mut kept).await, 404);
+}
+
+/// One keep-alive request on `stream`; the status (0 when the connection failed).
+async fn exchange(stream: &mut tokio::net::TcpStream) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = b"GET / HTTP/1.1\r\nHost: any.example\r\n\r\n";
+    if stream.write_all(request).await.is_err() {
+        return 0;
+    }
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+            match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => answer.extend_from_slice(&buf[..n]),
+                _ => return 0,
+            }
+            continue;
+        };
+        let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        while answer.len() < end + 4 + length {
+            match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => answer.extend_from_slice(&buf[..n]),
+                _ => return 0,
+            }
+        }
+        return head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    }
 }
 
 /// `Some(x) == want` as a future's output.
