@@ -46,31 +46,36 @@ pub struct GatewaySockets<A> {
     pre_tls: Arc<PreTlsProxyProtocol>,
     /// The Ingress listeners' addresses (they serve Gateway listeners on the same socket).
     ingress: Vec<SocketAddr>,
+    /// Addresses no Gateway socket may share (the admin listener): with `SO_REUSEPORT` the
+    /// kernel would spread their connections over both.
+    reserved: Vec<SocketAddr>,
 }
 
 impl<A> GatewaySockets<A> {
     /// A service serving `app` on the Gateway sockets of `publisher`'s tables; `tls` terminates
-    /// HTTPS listeners; `ingress` are the addresses the Ingress listeners are bound to.
+    /// HTTPS listeners; `ingress` are the addresses the Ingress listeners are bound to, and
+    /// `reserved` those no Gateway socket may take (the admin listener).
     pub fn new(
         publisher: Arc<Publisher>,
         app: A,
         tls: Acceptor,
         pre_tls: PreTlsProxyProtocol,
         ingress: Vec<SocketAddr>,
+        reserved: Vec<SocketAddr>,
     ) -> Self {
-        GatewaySockets {
-            publisher,
-            app: Arc::new(app),
-            tls: Arc::new(tls),
-            pre_tls: Arc::new(pre_tls),
-            ingress,
-        }
+        let (app, tls, pre_tls) = (Arc::new(app), Arc::new(tls), Arc::new(pre_tls));
+        GatewaySockets { publisher, app, tls, pre_tls, ingress, reserved }
     }
 }
 
-/// Whether an Ingress listener bound to `ingress` already receives connections for `addr`.
-fn covered(ingress: &[SocketAddr], addr: SocketAddr) -> bool {
-    ingress.iter().any(|i| i.port() == addr.port() && (i.ip().is_unspecified() || i.ip() == addr.ip()))
+/// Whether a listener bound to one of `bound` already receives connections for `addr`.
+fn covered(bound: &[SocketAddr], addr: SocketAddr) -> bool {
+    bound.iter().any(|i| i.port() == addr.port() && (i.ip().is_unspecified() || i.ip() == addr.ip()))
+}
+
+/// Whether sockets on `a` and `b` would share connections (same port, overlapping addresses).
+fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 /// A listening socket on `addr` with `SO_REUSEADDR`, `SO_REUSEPORT` and freebind.
@@ -138,6 +143,7 @@ impl<A: ServerApp + Send + Sync + 'static> BackgroundService for GatewaySockets<
             tls: self.tls.clone(),
             pre_tls: self.pre_tls.clone(),
             ingress: self.ingress.clone(),
+            reserved: self.reserved.clone(),
         });
         let mut open: HashMap<GatewayListener, JoinHandle<()>> = HashMap::new();
         let mut failed: HashMap<GatewayListener, String> = HashMap::new();
@@ -170,6 +176,14 @@ impl<A: ServerApp + Send + Sync + 'static> BackgroundService for GatewaySockets<
             let missing: Vec<GatewayListener> =
                 wanted.into_iter().filter(|l| !open.contains_key(l)).collect();
             for listener in missing {
+                if self.reserved.iter().any(|r| overlaps(*r, listener.addr)) {
+                    let text = "the address is the admin listener's".to_owned();
+                    if failed.get(&listener) != Some(&text) {
+                        warn!(addr = %listener.addr, "Gateway socket not opened: it would share the admin listener's port");
+                    }
+                    failed.insert(listener, text);
+                    continue;
+                }
                 match bind(listener.addr) {
                     Ok(socket) => {
                         failed.remove(&listener);
@@ -210,5 +224,8 @@ mod tests {
         assert!(covered(&ingress, "127.0.0.1:443".parse().expect("addr")));
         assert!(!covered(&ingress, "127.0.0.2:443".parse().expect("addr")));
         assert!(!covered(&ingress, "127.0.0.1:8080".parse().expect("addr")));
+        let admin: SocketAddr = "127.0.0.1:10254".parse().expect("addr");
+        assert!(overlaps(admin, "0.0.0.0:10254".parse().expect("addr")));
+        assert!(!overlaps(admin, "127.0.0.2:10254".parse().expect("addr")));
     }
 }

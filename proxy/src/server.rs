@@ -149,6 +149,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         tls::listener_settings(resolver.clone())?.build(),
         PreTlsProxyProtocol::new(publisher.clone()),
         [&args.http_addr, &args.https_addr].iter().filter_map(|a| a.parse().ok()).collect(),
+        args.admin_addr.parse().ok().into_iter().collect(),
     );
     let mut proxy = Service::new("proxy".to_owned(), app);
     proxy.add_tcp(&args.http_addr);

@@ -7,6 +7,7 @@ use pingora::prelude::Session;
 use pingora::Result;
 use std::sync::Arc;
 
+use sluice_controller::policy::GatewayRule;
 use sluice_controller::table::GatewayMatch;
 use sluice_controller::{Route, RoutingTable};
 use tracing::debug;
@@ -29,6 +30,41 @@ enum Found {
     Nothing,
     /// The TLS server name chose another Gateway listener than the Host (421).
     Misdirected,
+}
+
+/// What a Gateway route does with a request.
+enum GatewayStep {
+    /// Sluice answers itself: a `RequestRedirect`, or 500 when the chosen share of the weighted
+    /// backends is invalid or every weight is 0.
+    Answer(Box<Local>),
+    /// It goes to this weighted backend (its index in the rule).
+    Forward(usize),
+}
+
+/// The step for a request to a Gateway `rule`; kept out of the request future, which stays
+/// small. `path` is the normalized path.
+fn gateway_step(
+    rule: &GatewayRule,
+    route: &Route,
+    scheme: &str,
+    host: &str,
+    path: &str,
+    req: &pingora::http::RequestHeader,
+) -> Result<GatewayStep> {
+    if let Some(redirect) = &rule.redirect {
+        let query = req.uri.query();
+        let location =
+            gateway::redirect_location(redirect, &route.path, scheme, host, path, query, rule.listener_port);
+        let answer = Local::new(redirect.code, "")?.header(header::LOCATION, location)?;
+        return Ok(GatewayStep::Answer(Box::new(answer)));
+    }
+    let roll = (traffic::random_u64() % u64::from(rule.total_weight.max(1))) as u32;
+    let pick = rule.pick(roll).filter(|_| rule.total_weight > 0);
+    match pick.filter(|i| rule.backends[*i].backend.is_some()) {
+        Some(i) => Ok(GatewayStep::Forward(i)),
+        // No backend, all weights 0, or this share's backendRef is invalid (the spec's 500).
+        None => Ok(GatewayStep::Answer(Box::new(Local::new(500, "500 internal server error\n")?))),
+    }
 }
 
 impl Router {
@@ -134,29 +170,13 @@ impl Router {
             }
         };
         ctx.route = Some(route.clone());
-        let req = session.req_header();
         if let Some(rule) = &route.gateway {
-            if let Some(redirect) = &rule.redirect {
-                let location = gateway::redirect_location(
-                    redirect,
-                    &route.path,
-                    scheme,
-                    ctx.facts.host(req),
-                    path,
-                    req.uri.query(),
-                    rule.listener_port,
-                );
-                let resp = Local::new(redirect.code, "")?.header(header::LOCATION, location)?;
-                resp.send(session, hsts.as_ref()).await?;
-                return Ok(true);
-            }
-            let roll = (traffic::random_u64() % u64::from(rule.total_weight.max(1))) as u32;
-            ctx.gateway_pick = rule.pick(roll).filter(|_| rule.total_weight > 0);
-            let valid = ctx.gateway_pick.and_then(|i| rule.backends[i].backend.as_ref());
-            if valid.is_none() {
-                // No backend, all weights 0, or this share's backendRef is invalid (the spec's 500).
-                Local::new(500, "500 internal server error\n")?.send(session, hsts.as_ref()).await?;
-                return Ok(true);
+            match gateway_step(rule, &route, scheme, ctx.facts.host(req), path, req)? {
+                GatewayStep::Forward(i) => ctx.gateway_pick = Some(i),
+                GatewayStep::Answer(answer) => {
+                    answer.send(session, hsts.as_ref()).await?;
+                    return Ok(true);
+                }
             }
         }
         let policy = &route.policy;
