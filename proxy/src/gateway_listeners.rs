@@ -68,9 +68,11 @@ impl<A> GatewaySockets<A> {
     }
 }
 
-/// Whether a listener bound to one of `bound` already receives connections for `addr`.
+/// Whether an Ingress listener bound to one of `bound` serves the Gateway socket `addr`: it
+/// covers the address, or the Gateway names no address (the bind address, every address) and
+/// shares the Ingress listener of its port.
 fn covered(bound: &[SocketAddr], addr: SocketAddr) -> bool {
-    bound.iter().any(|i| i.port() == addr.port() && (i.ip().is_unspecified() || i.ip() == addr.ip()))
+    bound.iter().any(|i| overlaps(*i, addr))
 }
 
 /// Whether sockets on `a` and `b` would share connections (same port, overlapping addresses).
@@ -223,6 +225,10 @@ mod tests {
         assert!(covered(&ingress, "127.0.0.9:80".parse().expect("addr")));
         assert!(covered(&ingress, "127.0.0.1:443".parse().expect("addr")));
         assert!(!covered(&ingress, "127.0.0.2:443".parse().expect("addr")));
+        assert!(
+            covered(&ingress, "0.0.0.0:443".parse().expect("addr")),
+            "a Gateway without addresses shares the port"
+        );
         assert!(!covered(&ingress, "127.0.0.1:8080".parse().expect("addr")));
         let admin: SocketAddr = "127.0.0.1:10254".parse().expect("addr");
         assert!(overlaps(admin, "0.0.0.0:10254".parse().expect("addr")));

@@ -305,3 +305,44 @@ async fn https_listeners_pick_certificates_by_sni_and_refuse_misdirected_request
     let (_, headers, _) = b.get("b.example", "/").await.expect("request");
     assert_eq!(headers.get("x-backend").map(|v| v.as_bytes()), Some(&b"green"[..]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_without_addresses_shares_the_ingress_listener_of_its_port() {
+    use super::support::{ingress, ingress_class};
+    let blue = Backends::start("blue", &["127.0.0.2"]).await;
+    let green = Backends::start("green", &["127.0.0.3"]).await;
+    let dir = manifests(&[
+        ("class.yaml", [ingress_class(), class()].join("---\n")),
+        ("svc.yaml", blue_and_green(&blue, &green)),
+        ("ingress.yaml", ingress("app", "app.test", &[("Prefix", "/", "blue")])),
+    ]);
+    let sluice = Sluice::start(dir).await;
+    let port = sluice.http.port();
+    let gateway = format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: gw, namespace: demo}}\n\
+         spec:\n  gatewayClassName: sluice\n  listeners:\n  - {{name: web, protocol: HTTP, port: {port}}}\n"
+    );
+    let routes = r#"  - matches: [{path: {type: PathPrefix, value: /api}}]
+    backendRefs: [{name: green, port: 80}]
+"#;
+    sluice.write("gw.yaml", &[gateway, route("r", &["app.test", "shop.test"], routes)].join("---\n"));
+    let client = sluice.client();
+    let moved = wait_until(Duration::from_secs(10), || async {
+        client.echo("app.test", "/api/x").await.is_some_and(|e| e.backend == "green")
+    })
+    .await;
+    assert!(moved, "the HTTPRoute does not serve on the Ingress listener; {}", sluice.stderr());
+    let backend = |host: &'static str, path: &'static str| {
+        let c = client.clone();
+        async move { c.echo(host, path).await.map(|e| e.backend) }
+    };
+    assert_eq!(
+        backend("app.test", "/").await.as_deref(),
+        Some("blue"),
+        "the Ingress keeps what the route does not match"
+    );
+    assert_eq!(backend("shop.test", "/api").await.as_deref(), Some("green"));
+    assert_eq!(status_of(&client, "shop.test", "/other").await, 404);
+    let log = sluice.stderr();
+    assert!(!log.contains("Cannot open a Gateway socket"), "{log}");
+}
