@@ -49,6 +49,8 @@ Sluice is routing on http://$HTTP_ADDR and https://$HTTPS_ADDR (admin on http://
   curl -si -H 'Host: app.example.com' http://$HTTP_ADDR/x?y=1    # 308 to https (the host has TLS)
   curl -s  -H 'Host: other.example'   http://$HTTP_ADDR/         # fallback (spec.defaultBackend)
   curl -s http://$ADMIN_ADDR/metrics | grep nginx_ingress_controller_requests
+  curl -s -H 'Host: shop.example.com' http://127.0.0.10:8080/   # Gateway API: an HTTPRoute, blue 3 : green 1
+  curl -s http://$ADMIN_ADDR/status/gateways                     # its Gateway and route status
 
 Edit examples/manifests/20-ingress.yaml (say, swap blue and green): the change is live within a second.
 Ctrl-C to stop.
