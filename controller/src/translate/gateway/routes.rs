@@ -17,6 +17,7 @@ use super::super::endpoints::Endpoints;
 use super::super::rules::validate_host;
 use super::super::warning::{Invalid, Warning};
 use super::filters::{self, RuleContext, RuleParts};
+use super::matches;
 use super::Served;
 
 /// Attaches every HTTPRoute to the served listeners its parentRefs select, adds its routes to
@@ -196,7 +197,7 @@ fn namespace_allowed(snapshot: &Snapshot, listener: &Served<'_>, namespace: &str
                 .get(&(String::new(), namespace.to_owned()))
                 .and_then(|n| n.metadata.labels.clone())
                 .unwrap_or_default();
-            selector.is_some_and(|s| filters::selects(s, &labels))
+            selector.is_some_and(|s| matches::selects(s, &labels))
         }
         _ => false,
     }
@@ -359,6 +360,6 @@ fn compile_match(m: &HttpRouteMatch) -> Result<(PathMatch, crate::policy::Condit
         }
         other => return Err(format!("path match type {other:?} is not supported")),
     };
-    let conditions = filters::conditions(m)?;
+    let conditions = matches::conditions(m)?;
     Ok((path, conditions))
 }
