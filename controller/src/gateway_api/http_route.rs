@@ -73,6 +73,23 @@ pub struct HttpRouteRule {
     /// Request and backend-request timeouts.
     #[serde(default)]
     pub timeouts: Option<HttpRouteTimeouts>,
+    /// Retries (experimental channel).
+    #[serde(default)]
+    pub retry: Option<HttpRouteRetry>,
+}
+
+/// `rules[].retry` (experimental channel): which answers are retried, and how often.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HttpRouteRetry {
+    /// Upstream status codes that are retried (5xx).
+    #[serde(default)]
+    pub codes: Vec<i32>,
+    /// Retries at most (besides the first attempt).
+    #[serde(default)]
+    pub attempts: Option<i32>,
+    /// Wait between attempts (not applied: retries go to the next endpoint at once).
+    #[serde(default)]
+    pub backoff: Option<String>,
 }
 
 /// `rules[].matches[]`.

@@ -489,3 +489,26 @@ fn a_route_whose_hostnames_are_all_invalid_serves_no_host() {
     assert_eq!(parent_reason(&t, "bad"), ("False", "NoMatchingListenerHostname"));
     assert!(t.warnings.iter().any(|w| w.object.name == "bad"), "{:?}", t.warnings);
 }
+
+#[test]
+fn retries_name_the_statuses_and_attempts_of_the_next_upstream() {
+    let w = world(vec![
+        gateway("gw", json!([http_listener("l", 80, None)])),
+        route(
+            "r",
+            "default",
+            json!({"parentRefs": [{"name": "gw"}],
+            "rules": [{"backendRefs": [backend("a")], "retry": {"codes": [503, 500, 404], "attempts": 2}}]}),
+        ),
+    ]);
+    let t = w.translate();
+    let local = format!("{ADDR}:80").parse().expect("addr");
+    let GatewayMatch::Route(r) =
+        t.table.gateway_lookup(local, None, "h", "/", &Method::GET, &HeaderMap::new(), None)
+    else {
+        panic!("no route");
+    };
+    let next = &r.policy.upstream.next_upstream;
+    assert_eq!(next.statuses, vec![500, 503], "only 5xx codes are retried");
+    assert_eq!(next.tries, 3, "two retries after the first attempt");
+}

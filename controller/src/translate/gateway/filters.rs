@@ -101,6 +101,20 @@ pub(super) fn compile_rule(
             }
         }
     }
+    if let Some(retry) = &rule.retry {
+        let next = &mut policy.upstream.next_upstream;
+        let mut codes: Vec<u16> = retry
+            .codes
+            .iter()
+            .filter_map(|c| u16::try_from(*c).ok())
+            .filter(|c| (500..600).contains(c))
+            .collect();
+        codes.sort_unstable();
+        codes.dedup();
+        next.statuses = codes;
+        next.error = true;
+        next.tries = retry.attempts.map_or(next.tries, |a| u32::try_from(a).unwrap_or(0).saturating_add(1));
+    }
     // Per valid backend: whether its Service port speaks h2c (`appProtocol: kubernetes.io/h2c`).
     let mut protocols: Vec<bool> = Vec::new();
     for (i, backend_ref) in rule.backend_refs.iter().enumerate() {
