@@ -87,6 +87,15 @@ fn served(t: &Translation, r: &Req<'_>) -> String {
     }
 }
 
+/// The route a plain GET for `host` `/` on port 80 gets (panics when there is none).
+fn route_for<'t>(t: &'t Translation, host: &str) -> &'t std::sync::Arc<sluice_controller::Route> {
+    let local = format!("{ADDR}:80").parse().expect("addr");
+    match t.table.gateway_lookup(local, None, host, "/", &Method::GET, &HeaderMap::new(), None) {
+        GatewayMatch::Route(r) => r,
+        other => panic!("{host}: {other:?}"),
+    }
+}
+
 fn parent_reason(t: &Translation, route: &str) -> (&'static str, &'static str) {
     let r = t.gateway_status.http_routes.iter().find(|r| r.name == route).expect("route status");
     let accepted = r.parents[0].conditions.iter().find(|c| c.type_ == "Accepted").expect("Accepted");
@@ -323,12 +332,7 @@ fn weights_zero_and_invalid_filters_are_kept_in_the_rule() {
         ),
     ]);
     let t = w.translate();
-    let local = format!("{ADDR}:80").parse().expect("addr");
-    let GatewayMatch::Route(r) =
-        t.table.gateway_lookup(local, None, "h", "/", &Method::GET, &HeaderMap::new(), None)
-    else {
-        panic!("no route");
-    };
+    let r = route_for(&t, "h");
     let rule = r.gateway.as_ref().expect("rule");
     assert_eq!(rule.total_weight, 3);
     let picks: Vec<Option<usize>> = (0..3).map(|roll| rule.pick(roll)).collect();
@@ -456,19 +460,7 @@ fn an_h2c_app_protocol_speaks_http2_to_the_endpoints() {
         ),
     ]);
     let t = w.translate();
-    let local = format!("{ADDR}:80").parse().expect("addr");
-    let protocol = |host: &str| match t.table.gateway_lookup(
-        local,
-        None,
-        host,
-        "/",
-        &Method::GET,
-        &HeaderMap::new(),
-        None,
-    ) {
-        GatewayMatch::Route(r) => r.policy.upstream.protocol.h2(),
-        other => panic!("{host}: {other:?}"),
-    };
+    let protocol = |host: &str| route_for(&t, host).policy.upstream.protocol.h2();
     assert!(protocol("h2c.example"));
     assert!(!protocol("plain.example"));
 }
@@ -502,12 +494,7 @@ fn retries_name_the_statuses_and_attempts_of_the_next_upstream() {
         ),
     ]);
     let t = w.translate();
-    let local = format!("{ADDR}:80").parse().expect("addr");
-    let GatewayMatch::Route(r) =
-        t.table.gateway_lookup(local, None, "h", "/", &Method::GET, &HeaderMap::new(), None)
-    else {
-        panic!("no route");
-    };
+    let r = route_for(&t, "h");
     let next = &r.policy.upstream.next_upstream;
     assert_eq!(next.statuses, vec![500, 503], "only 5xx codes are retried");
     assert_eq!(next.tries, 3, "two retries after the first attempt");
