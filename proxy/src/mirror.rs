@@ -76,6 +76,16 @@ impl Original<'_> {
     }
 }
 
+/// Whether this request is copied: always, or for the mirror's sampled share.
+pub fn sampled(mirror: &Mirror) -> bool {
+    match mirror.sample {
+        None => true,
+        Some((numerator, denominator)) => {
+            crate::traffic::random_u64() % u64::from(denominator.max(1)) < u64::from(numerator)
+        }
+    }
+}
+
 /// Starts the copy of a request; the returned `MirrorBody` (when the body is mirrored) takes
 /// the body's chunks, and dropping it ends the copy's body.
 pub fn start(

@@ -265,6 +265,23 @@ pub struct RequestMirror {
     /// The backend copies go to.
     #[serde(default)]
     pub backend_ref: HttpBackendRef,
+    /// The percentage of requests copied (0-100).
+    #[serde(default)]
+    pub percent: Option<i32>,
+    /// The fraction of requests copied (`numerator` of `denominator`, default 100).
+    #[serde(default)]
+    pub fraction: Option<MirrorFraction>,
+}
+
+/// `requestMirror.fraction`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MirrorFraction {
+    /// Requests copied per `denominator`.
+    #[serde(default)]
+    pub numerator: i32,
+    /// The whole (default 100).
+    #[serde(default)]
+    pub denominator: Option<i32>,
 }
 
 /// `rules[].timeouts`.

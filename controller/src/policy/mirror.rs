@@ -15,4 +15,7 @@ pub struct Mirror {
     pub host: HeaderValue,
     /// `mirror-request-body` (on): whether the copies carry the request body.
     pub body: bool,
+    /// The share of requests copied, as (numerator, denominator) with numerator < denominator;
+    /// `None` copies every request (Gateway API `percent` / `fraction`).
+    pub sample: Option<(u32, u32)>,
 }

@@ -499,3 +499,35 @@ fn retries_name_the_statuses_and_attempts_of_the_next_upstream() {
     assert_eq!(next.statuses, vec![500, 503], "only 5xx codes are retried");
     assert_eq!(next.tries, 3, "two retries after the first attempt");
 }
+
+#[test]
+fn mirrors_copy_the_share_their_percent_or_fraction_names() {
+    let mirror = |extra: Value| {
+        let mut m = json!({"backendRef": {"name": "b", "port": 80}});
+        if let (Some(m), Some(extra)) = (m.as_object_mut(), extra.as_object()) {
+            m.extend(extra.clone());
+        }
+        json!([{"type": "RequestMirror", "requestMirror": m}])
+    };
+    let rule = |host: &str, filters: Value| {
+        route(
+            host,
+            "default",
+            json!({"parentRefs": [{"name": "gw"}], "hostnames": [format!("{host}.example")],
+            "rules": [{"filters": filters, "backendRefs": [backend("a")]}]}),
+        )
+    };
+    let w = world(vec![
+        gateway("gw", json!([http_listener("l", 80, None)])),
+        rule("all", mirror(json!({}))),
+        rule("half", mirror(json!({"fraction": {"numerator": 1, "denominator": 2}}))),
+        rule("quarter", mirror(json!({"percent": 25}))),
+        rule("whole", mirror(json!({"percent": 100}))),
+    ]);
+    let t = w.translate();
+    let sample = |host: &str| route_for(&t, host).policy.mirror.as_ref().map(|m| m.sample);
+    assert_eq!(sample("all.example"), Some(None));
+    assert_eq!(sample("half.example"), Some(Some((1, 2))));
+    assert_eq!(sample("quarter.example"), Some(Some((25, 100))));
+    assert_eq!(sample("whole.example"), Some(None));
+}

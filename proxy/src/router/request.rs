@@ -227,7 +227,7 @@ impl Router {
             }
         }
 
-        if let Some(mirror) = &policy.mirror {
+        if let Some(mirror) = policy.mirror.as_ref().filter(|m| mirror::sampled(m)) {
             let original = mirror::Original { req, scheme, host: ctx.facts.raw_host(req) };
             let timeout = policy.upstream.connect_timeout + policy.upstream.read_timeout;
             ctx.mirror_body = mirror::start(&self.subrequests, mirror, &original, timeout);

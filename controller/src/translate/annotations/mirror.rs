@@ -19,5 +19,5 @@ pub(super) fn parse(r: &mut Reader<'_>) -> Option<Arc<Mirror>> {
         return None;
     };
     let body = r.parse("mirror-request-body", values::on_off).unwrap_or(true);
-    Some(Arc::new(Mirror { target, host, body }))
+    Some(Arc::new(Mirror { target, host, body, sample: None }))
 }

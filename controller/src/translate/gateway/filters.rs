@@ -10,7 +10,7 @@ use std::sync::Arc;
 use http::HeaderValue;
 use k8s_openapi::api::networking::v1::{IngressServiceBackend, ServiceBackendPort};
 
-use crate::gateway_api::{HttpBackendRef, HttpRouteRule};
+use crate::gateway_api::{HttpBackendRef, HttpRouteRule, RequestMirror};
 use crate::policy::{
     BackendProtocol, Conditions, GatewayRule, HeaderModifier, Mirror, RoutePolicy, UrlPart, WeightedBackend,
 };
@@ -72,7 +72,7 @@ pub(super) fn compile_rule(
             "URLRewrite" => rewrite(filter.url_rewrite.as_ref()).map(|r| compiled.rewrite = Some(r)),
             "RequestMirror" => match filter.request_mirror.as_ref() {
                 Some(m) if policy.mirror.is_none() => {
-                    mirror(cx, &m.backend_ref, endpoints, warnings).map(|m| policy.mirror = m)
+                    mirror(cx, m, endpoints, warnings).map(|m| policy.mirror = m)
                 }
                 Some(_) => Ok(()),
                 None => Err("RequestMirror needs requestMirror".to_owned()),
@@ -207,14 +207,28 @@ fn app_protocol<'c>(cx: &RuleContext<'c>, r: &HttpBackendRef) -> Option<&'c str>
     ports.iter().find(|p| Some(p.port) == r.port)?.app_protocol.as_deref()
 }
 
-/// A `RequestMirror` backend: copies go to one of its ready endpoints as they are at
-/// translation (the table is rebuilt when endpoints change).
+/// A `RequestMirror`: copies go to one of its backend's ready endpoints as they are at
+/// translation (the table is rebuilt when endpoints change), for the share of requests its
+/// `percent` or `fraction` names (all when neither is set).
 fn mirror(
     cx: &RuleContext<'_>,
-    r: &HttpBackendRef,
+    m: &RequestMirror,
     endpoints: &mut Endpoints<'_>,
     warnings: &mut Vec<Warning>,
 ) -> Result<Option<Arc<Mirror>>, String> {
+    let r = &m.backend_ref;
+    let sample = match (m.percent, &m.fraction) {
+        (Some(p), _) if (0..=100).contains(&p) => (p < 100).then_some((p.unsigned_abs(), 100)),
+        (None, Some(f)) => {
+            let denominator = f.denominator.unwrap_or(100);
+            if f.numerator < 0 || denominator <= 0 || f.numerator > denominator {
+                return Err(format!("invalid mirror fraction {}/{denominator}", f.numerator));
+            }
+            (f.numerator < denominator).then_some((f.numerator.unsigned_abs(), denominator.unsigned_abs()))
+        }
+        (None, None) => None,
+        (Some(p), _) => return Err(format!("invalid mirror percent {p}")),
+    };
     let backend = resolve(cx, r, endpoints, warnings).map_err(|(_, message)| message)?;
     let Some(endpoint) = backend.endpoints.first() else {
         return Ok(None);
@@ -223,5 +237,5 @@ fn mirror(
     let host =
         HeaderValue::from_str(&format!("{}.{ns}", r.name)).map_err(|_| "invalid mirror name".to_owned())?;
     let target = vec![UrlPart::Literal(format!("http://{endpoint}")), UrlPart::RequestUri];
-    Ok(Some(Arc::new(Mirror { target, host, body: true })))
+    Ok(Some(Arc::new(Mirror { target, host, body: true, sample })))
 }
