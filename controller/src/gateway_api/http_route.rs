@@ -184,6 +184,33 @@ pub struct HttpRouteFilter {
     /// For `RequestMirror`.
     #[serde(default)]
     pub request_mirror: Option<RequestMirror>,
+    /// For `CORS`.
+    #[serde(default)]
+    pub cors: Option<CorsFilter>,
+}
+
+/// The `CORS` filter.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CorsFilter {
+    /// Allowed origins (`*`, exact, or `https://*.example.com`).
+    #[serde(default)]
+    pub allow_origins: Vec<String>,
+    /// Whether credentials are allowed (false).
+    #[serde(default)]
+    pub allow_credentials: Option<bool>,
+    /// Allowed methods (`*` for any).
+    #[serde(default)]
+    pub allow_methods: Vec<String>,
+    /// Allowed request headers.
+    #[serde(default)]
+    pub allow_headers: Vec<String>,
+    /// Response headers exposed to scripts.
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    /// How long a preflight answer may be cached, in seconds (5).
+    #[serde(default)]
+    pub max_age: Option<i32>,
 }
 
 /// A header modifier: set, add, remove.

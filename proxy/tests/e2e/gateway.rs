@@ -81,6 +81,17 @@ async fn gateway_routes_match_filter_and_split_traffic_on_their_own_address() {
     filters:
     - type: RequestRedirect
       requestRedirect: {scheme: https, hostname: new.example, path: {type: ReplacePrefixMatch, replacePrefixMatch: /new}, statusCode: 301}
+  - matches: [{path: {type: PathPrefix, value: /cors}}]
+    filters:
+    - type: CORS
+      cors:
+        allowOrigins: ["https://www.foo.com", "https://*.bar.com"]
+        allowMethods: [GET, OPTIONS]
+        allowHeaders: [x-header-1]
+        exposeHeaders: [x-header-3]
+        allowCredentials: true
+        maxAge: 3600
+    backendRefs: [{name: blue, port: 80}]
   - matches: [{path: {type: PathPrefix, value: /broken}}]
     backendRefs: [{name: missing, port: 80}]
   - matches: [{path: {type: PathPrefix, value: /}}]
@@ -136,6 +147,28 @@ async fn gateway_routes_match_filter_and_split_traffic_on_their_own_address() {
     assert_eq!(status_of(&client, "shop.example", "/broken").await, 500, "an invalid backendRef answers 500");
     assert_eq!(status_of(&client, "other.example", "/").await, 404, "a host no route serves");
     assert_eq!(status_of(&client, "shop.other", "/").await, 404, "a host outside the listener's");
+
+    // CORS: a preflight from an allowed (wildcard) origin is answered here; others are not.
+    let preflight = |origin: &'static str| {
+        http::Request::options(format!("http://{addr}/cors"))
+            .header("host", "shop.example")
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .body(http_body_util::Full::default())
+            .expect("request")
+    };
+    let (status, headers, _) = client.send(preflight("https://www.bar.com")).await.expect("preflight");
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    assert_eq!(header("access-control-allow-origin").as_deref(), Some("https://www.bar.com"));
+    assert_eq!(header("access-control-allow-methods").as_deref(), Some("GET, OPTIONS"));
+    assert_eq!(header("access-control-max-age").as_deref(), Some("3600"));
+    assert_eq!(header("access-control-allow-credentials").as_deref(), Some("true"));
+    let (_, headers, _) = client.send(preflight("https://foobar.com")).await.expect("preflight");
+    assert!(
+        headers.get("access-control-allow-origin").is_none(),
+        "an origin not listed gets no CORS headers"
+    );
 
     let status = reqwest_like_get(sluice.admin, "/status/gateways").await;
     assert!(status.contains("\"attachedRoutes\": 1"), "{status}");

@@ -20,7 +20,7 @@ use crate::table::Backend;
 use super::super::endpoints::Endpoints;
 use super::super::warning::{Invalid, Warning};
 use super::grants;
-use super::values::{modifier, redirect, rewrite, timeout};
+use super::values::{cors, modifier, redirect, rewrite, timeout};
 
 /// A compiled rule, shared by the routes of its matches: the policy, and the Gateway rule
 /// whose conditions and listener port each match and listener fill in.
@@ -70,6 +70,7 @@ pub(super) fn compile_rule(
                 redirect(filter.request_redirect.as_ref()).map(|r| compiled.redirect = Some(r))
             }
             "URLRewrite" => rewrite(filter.url_rewrite.as_ref()).map(|r| compiled.rewrite = Some(r)),
+            "CORS" => cors(filter.cors.as_ref()).map(|c| policy.cors = Some(c)),
             "RequestMirror" => match filter.request_mirror.as_ref() {
                 Some(m) if policy.mirror.is_none() => {
                     mirror(cx, m, endpoints, warnings).map(|m| policy.mirror = m)

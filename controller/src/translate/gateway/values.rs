@@ -6,7 +6,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 
 use crate::gateway_api as api;
-use crate::policy::{GatewayRedirect, GatewayRewrite, HeaderModifier, PathReplace};
+use crate::policy::{Cors, GatewayRedirect, GatewayRewrite, HeaderModifier, PathReplace};
 
 use super::super::rules::validate_host;
 
@@ -88,6 +88,29 @@ pub(super) fn rewrite(r: Option<&api::UrlRewrite>) -> Result<GatewayRewrite, Str
         }
     };
     Ok(GatewayRewrite { hostname, path: path_replace(r.path.as_ref())? })
+}
+
+/// A `CORS` filter as the route's CORS policy (the one the Ingress `enable-cors` family fills):
+/// `*` among the origins allows any, an empty list none; `maxAge` defaults to 5 s and
+/// credentials to off, as the spec says.
+pub(super) fn cors(c: Option<&api::CorsFilter>) -> Result<Cors, String> {
+    let c = c.ok_or("CORS needs cors")?;
+    let list = |items: &[String]| -> Result<HeaderValue, String> {
+        HeaderValue::from_str(&items.join(", ")).map_err(|_| format!("invalid CORS value {items:?}"))
+    };
+    let origins = if c.allow_origins.iter().any(|o| o == "*") { None } else { Some(c.allow_origins.clone()) };
+    let max_age = c.max_age.unwrap_or(5);
+    if max_age < 0 {
+        return Err(format!("invalid CORS maxAge {max_age}"));
+    }
+    Ok(Cors {
+        origins,
+        methods: list(&c.allow_methods)?,
+        headers: list(&c.allow_headers)?,
+        expose: if c.expose_headers.is_empty() { None } else { Some(list(&c.expose_headers)?) },
+        credentials: c.allow_credentials.unwrap_or(false),
+        max_age: HeaderValue::from(max_age),
+    })
 }
 
 /// A Gateway API duration (`1h`, `10s`, `500ms`, `1m30s`); `0s` means no timeout (`None`).
