@@ -23,6 +23,11 @@ fn two_free_ports() -> u16 {
     panic!("no two consecutive free ports");
 }
 
+/// Held by each Kubernetes-tier test for its whole run: two clusters (etcd, apiserver and
+/// Sluice replicas each) at once on a 2-core machine slowed the scenario's lease hand-over phase
+/// past its limits, so the tier's tests run one after the other.
+pub static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A running etcd + kube-apiserver, stopped (by PID) on drop.
 pub struct Cluster {
     run: tempfile::TempDir,

@@ -46,6 +46,7 @@ fn condition<'a>(conditions: &'a Value, type_: &str) -> Option<&'a Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs kube-apiserver and etcd: run scripts/test.sh (it builds them) or cargo test -- --include-ignored"]
 async fn gateway_api_in_a_real_cluster() {
+    let _serial = super::cluster::ONE_CLUSTER_AT_A_TIME.lock().await;
     let cluster = Cluster::start();
     for ns in ["sluice", "demo"] {
         cluster.kubectl(&["create", "namespace", ns], None).expect("namespace");
