@@ -113,8 +113,6 @@ pub struct RoutingTable {
     host_redirects: FastMap<String, String>,
     /// Gateway API routes by the listener socket that serves them.
     gateways: FastMap<std::net::SocketAddr, GatewayHosts>,
-    /// The sockets Gateway listeners are served on, sorted.
-    gateway_listeners: Vec<GatewayListener>,
     /// Global settings from the controller ConfigMap.
     pub settings: GlobalSettings,
 }

@@ -162,8 +162,7 @@ impl<A: ServerApp + Send + Sync + 'static> BackgroundService for GatewaySockets<
             let wanted: Vec<GatewayListener> = live
                 .table
                 .gateway_listeners()
-                .iter()
-                .copied()
+                .into_iter()
                 .filter(|l| !covered(&self.ingress, l.addr))
                 .collect();
             open.retain(|listener, task| {

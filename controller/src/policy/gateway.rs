@@ -187,8 +187,6 @@ pub struct GatewayRule {
     pub conditions: Conditions,
     /// The weighted backends; empty or all weights 0 means 500 (unless a redirect answers).
     pub backends: Vec<WeightedBackend>,
-    /// The sum of the weights.
-    pub total_weight: u32,
     /// `RequestHeaderModifier`.
     pub request_headers: HeaderModifier,
     /// `ResponseHeaderModifier`.
@@ -202,6 +200,11 @@ pub struct GatewayRule {
 }
 
 impl GatewayRule {
+    /// The sum of the backends' weights.
+    pub fn total_weight(&self) -> u32 {
+        self.backends.iter().fold(0, |sum, b| sum.saturating_add(b.weight))
+    }
+
     /// The backend for a roll in `0..total_weight`: the index of the weighted backend whose
     /// share holds it. `None` when every weight is 0.
     pub fn pick(&self, roll: u32) -> Option<usize> {
@@ -266,7 +269,6 @@ mod tests {
         let rule = GatewayRule {
             conditions: Conditions::default(),
             backends: vec![wb(0), wb(3), wb(1)],
-            total_weight: 4,
             request_headers: HeaderModifier::default(),
             response_headers: HeaderModifier::default(),
             redirect: None,

@@ -80,11 +80,14 @@ pub enum GatewayMatch<'t> {
 
 /// Whether `wildcard` (`*.example.com`) covers `name`: one or more labels before the suffix.
 pub fn wildcard_covers(wildcard: &str, name: &str) -> bool {
-    wildcard.strip_prefix("*.").is_some_and(|suffix| {
-        name.len() > suffix.len() + 1
-            && name.ends_with(suffix)
-            && name.as_bytes()[name.len() - suffix.len() - 1] == b'.'
-    })
+    wildcard.strip_prefix("*.").is_some_and(|suffix| under_suffix(suffix, name))
+}
+
+/// Whether `name` is one or more labels followed by `.suffix`.
+fn under_suffix(suffix: &str, name: &str) -> bool {
+    name.len() > suffix.len() + 1
+        && name.ends_with(suffix)
+        && name.as_bytes()[name.len() - suffix.len() - 1] == b'.'
 }
 
 impl GatewayHosts {
@@ -158,11 +161,7 @@ impl ListenerRoutes {
         if let Some(routes) = self.exact.get(host) {
             return routes;
         }
-        let wildcard = self.wildcards.iter().find(|(suffix, _)| {
-            host.len() > suffix.len() + 1
-                && host.ends_with(suffix.as_str())
-                && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
-        });
+        let wildcard = self.wildcards.iter().find(|(suffix, _)| under_suffix(suffix, host));
         wildcard.map_or(&self.any, |(_, routes)| routes)
     }
 
@@ -179,22 +178,24 @@ impl RoutingTable {
         self.gateways.entry(addr).or_default()
     }
 
-    /// Records a socket a Gateway listener is served on.
-    pub fn add_gateway_listener(&mut self, listener: GatewayListener) {
-        if !self.gateway_listeners.contains(&listener) {
-            self.gateway_listeners.push(listener);
-        }
-    }
-
-    /// The sockets Gateway listeners are served on.
-    pub fn gateway_listeners(&self) -> &[GatewayListener] {
-        &self.gateway_listeners
+    /// The sockets Gateway listeners are served on, sorted (HTTPS when any listener of the
+    /// socket is).
+    pub fn gateway_listeners(&self) -> Vec<GatewayListener> {
+        let mut out: Vec<GatewayListener> = self
+            .gateways
+            .iter()
+            .map(|(addr, socket)| GatewayListener {
+                addr: *addr,
+                tls: socket.listeners.iter().any(|l| l.tls),
+            })
+            .collect();
+        out.sort_unstable();
+        out
     }
 
     /// Sorts Gateway routes into precedence order (called by `finish`).
     pub(super) fn finish_gateways(&mut self) {
         self.gateways.values_mut().for_each(GatewayHosts::finish);
-        self.gateway_listeners.sort_unstable();
     }
 
     /// Every Gateway route.

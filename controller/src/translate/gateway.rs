@@ -12,7 +12,7 @@ use crate::gateway_api::{
     ClassStatus, Condition, Gateway, GatewayStatus, GatewayStatuses, Listener, ListenerStatus,
 };
 use crate::snapshot::{Key, ObjectKind, ObjectRef, Snapshot};
-use crate::table::{GatewayListener, RoutingTable};
+use crate::table::RoutingTable;
 
 use listeners::{listener, mark_conflicts};
 
@@ -145,8 +145,6 @@ pub(super) fn add(
         }
         for l in listeners[first..].iter().filter(|l| l.ready) {
             for ip in l.addresses.iter() {
-                table
-                    .add_gateway_listener(GatewayListener { addr: SocketAddr::new(*ip, l.port), tls: l.tls });
                 table.gateway_mut(SocketAddr::new(*ip, l.port)).listener_mut(l.hostname.as_deref(), l.tls);
             }
         }

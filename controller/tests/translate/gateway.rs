@@ -334,7 +334,7 @@ fn weights_zero_and_invalid_filters_are_kept_in_the_rule() {
     let t = w.translate();
     let r = route_for(&t, "h");
     let rule = r.gateway.as_ref().expect("rule");
-    assert_eq!(rule.total_weight, 3);
+    assert_eq!(rule.total_weight(), 3);
     let picks: Vec<Option<usize>> = (0..3).map(|roll| rule.pick(roll)).collect();
     assert_eq!(picks, vec![Some(1), Some(1), Some(2)]);
     assert!(rule.backends[2].backend.is_none(), "the invalid share answers 500");

@@ -58,9 +58,9 @@ fn gateway_step(
         let answer = Local::new(redirect.code, "")?.header(header::LOCATION, location)?;
         return Ok(GatewayStep::Answer(Box::new(answer)));
     }
-    let roll = (traffic::random_u64() % u64::from(rule.total_weight.max(1))) as u32;
-    let pick = rule.pick(roll).filter(|_| rule.total_weight > 0);
-    match pick.filter(|i| rule.backends[*i].backend.is_some()) {
+    // With every weight 0 the roll is 0 and no share holds it.
+    let roll = (traffic::random_u64() % u64::from(rule.total_weight().max(1))) as u32;
+    match rule.pick(roll).filter(|i| rule.backends[*i].backend.is_some()) {
         Some(i) => Ok(GatewayStep::Forward(i)),
         // No backend, all weights 0, or this share's backendRef is invalid (the spec's 500).
         None => Ok(GatewayStep::Answer(Box::new(Local::new(500, "500 internal server error\n")?))),

@@ -52,7 +52,6 @@ pub(super) fn compile_rule(
     let mut compiled = GatewayRule {
         conditions: Conditions::default(),
         backends: Vec::new(),
-        total_weight: 0,
         request_headers: HeaderModifier::default(),
         response_headers: HeaderModifier::default(),
         redirect: None,
@@ -155,7 +154,6 @@ pub(super) fn compile_rule(
             let h2c = app_protocol(cx, backend_ref) == Some("kubernetes.io/h2c");
             protocols.push(h2c);
         }
-        compiled.total_weight = compiled.total_weight.saturating_add(weight);
         compiled.backends.push(WeightedBackend { backend, weight, request_headers, response_headers });
     }
     if !protocols.is_empty() && protocols.iter().all(|h2c| *h2c) {
@@ -170,7 +168,6 @@ pub(super) fn compile_rule(
         // Fail closed: every request of the rule gets 500.
         compiled.redirect = None;
         compiled.backends.clear();
-        compiled.total_weight = 0;
     }
     RuleParts { policy: Arc::new(policy), rule: compiled }
 }
