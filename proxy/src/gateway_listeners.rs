@@ -22,6 +22,7 @@ use pingora::apps::ServerApp;
 use pingora::listeners::tls::Acceptor;
 use pingora::listeners::PreTlsProcess;
 use pingora::protocols::l4::listener::Listener as L4Listener;
+use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
@@ -99,10 +100,26 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
 }
 
 impl<A: ServerApp + Send + Sync + 'static> GatewaySockets<A> {
+    /// The PROXY header and TLS handshake of an accepted connection (when `tls`); `None` when
+    /// either fails.
+    async fn handshake(self: Arc<Self>, mut stream: L4Stream, tls: bool) -> Option<Stream> {
+        if !tls {
+            return Some(Box::new(stream));
+        }
+        self.pre_tls.process(&mut stream).await.ok()?;
+        match self.tls.tls_handshake(stream).await {
+            Ok(tls) => Some(Box::new(tls)),
+            Err(error) => {
+                tracing::debug!(%error, "TLS handshake failed on a Gateway socket");
+                None
+            }
+        }
+    }
+
     /// Accepts on one socket until aborted; each connection is served in its own task.
     async fn accept_loop(self: Arc<Self>, listener: L4Listener, tls: bool, shutdown: ShutdownWatch) {
         loop {
-            let mut stream = match listener.accept().await {
+            let stream = match listener.accept().await {
                 Ok(stream) => stream,
                 Err(error) => {
                     warn!(%error, "Gateway socket accept failed");
@@ -112,20 +129,12 @@ impl<A: ServerApp + Send + Sync + 'static> GatewaySockets<A> {
             };
             let this = self.clone();
             let shutdown = shutdown.clone();
+            // Boxed and freed once done, so the connection's task does not keep the handshake's
+            // room for the connection's whole life.
+            let handshake = Box::pin(self.clone().handshake(stream, tls));
             tokio::spawn(async move {
-                let stream: Stream = if tls {
-                    if this.pre_tls.process(&mut stream).await.is_err() {
-                        return;
-                    }
-                    match this.tls.tls_handshake(stream).await {
-                        Ok(tls) => Box::new(tls),
-                        Err(error) => {
-                            tracing::debug!(%error, "TLS handshake failed on a Gateway socket");
-                            return;
-                        }
-                    }
-                } else {
-                    Box::new(stream)
+                let Some(stream) = handshake.await else {
+                    return;
                 };
                 let mut next = this.app.process_new(stream, &shutdown).await;
                 while let Some(stream) = next {

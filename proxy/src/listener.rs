@@ -22,7 +22,7 @@ use pingora::protocols::{GetSocketDigest, SocketDigest, Stream};
 use pingora::server::ShutdownWatch;
 use sluice_controller::Publisher;
 
-use crate::connections::{Connections, Limits};
+use crate::connections::{Admitted, Connections, Limits};
 use crate::proxy_protocol::{self, HeaderError, Source};
 
 /// Reads the PROXY header when the live settings ask for it; `Ok(None)` when they do not.
@@ -120,13 +120,11 @@ impl<A> ProxyProtocolApp<A> {
         l4.rewind(&head);
         Some(l4)
     }
-}
 
-#[async_trait]
-impl<A: ServerApp + Send + Sync + 'static> ServerApp for ProxyProtocolApp<A> {
-    /// Reads the header on new plain connections (TLS ones were handled before the handshake),
-    /// then serves every request of the connection.
-    async fn process_new(self: &Arc<Self>, mut stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+    /// Reads the PROXY header on a new plain connection (TLS ones were handled before the
+    /// handshake), admits it under the connection caps, and reads its first request head;
+    /// `None` (close) when any of these fails. The admission lasts as long as what it returns.
+    async fn admit(&self, mut stream: Stream) -> Option<(Stream, Admitted)> {
         if stream.get_ssl().is_none() {
             match read_if_enabled(&self.publisher, &mut stream).await {
                 Ok(Some(Some(source))) => {
@@ -146,7 +144,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for ProxyProtocolApp<A> {
         let first = self.settings();
         let client =
             stream.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
-        let _admitted = match self.connections.admit(client, first.limits) {
+        let admitted = match self.connections.admit(client, first.limits) {
             Ok(admitted) => admitted,
             Err(reason) => {
                 tracing::debug!(client = ?client, reason = reason.label(), "Connection refused at its cap");
@@ -156,6 +154,18 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for ProxyProtocolApp<A> {
         if stream.get_ssl().is_none() {
             stream = self.wait_for_head(stream, &first).await?;
         }
+        Some((stream, admitted))
+    }
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for ProxyProtocolApp<A> {
+    /// Admits the connection ([`Self::admit`]), then serves every request of it.
+    async fn process_new(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+        // Boxed and freed once the first head is in: what admission awaits (the PROXY header,
+        // the first head under its timeout) would otherwise keep its room in the connection's
+        // future for the connection's whole life.
+        let (stream, _admitted) = Box::pin(self.admit(stream)).await?;
         let mut next = self.inner.process_new(stream, shutdown).await;
         while let Some(stream) = next {
             next = self.inner.process_new(stream, shutdown).await;

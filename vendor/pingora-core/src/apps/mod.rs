@@ -337,29 +337,10 @@ where
             return self.clone().process_custom_session(stream, shutdown).await;
         } else {
             // No ALPN or ALPN::H1 and h2c was not configured, fallback to HTTP/1.1
-            let target_authority_wins =
-                self.server_options().is_some_and(|o| o.target_authority_wins);
-            let strict_request_head = self.server_options().is_some_and(|o| o.strict_request_head);
-            let mut session = ServerSession::new_http1(stream);
-            session.set_target_authority_wins(target_authority_wins);
-            session.set_strict_request_head(strict_request_head);
-            session.set_header_read_timeout(self.server_options().and_then(|o| o.header_read_timeout));
-            if *shutdown.borrow() {
-                // stop downstream from reusing if this service is shutting down soon
-                session.set_keepalive(None);
-            } else {
-                // default 60s
-                session.set_keepalive(Some(60));
-            }
-            session.set_keepalive_reuses_remaining(
-                self.server_options()
-                    .and_then(|opts| opts.keepalive_request_limit),
-            );
-
             let idle_without_session = self
                 .server_options()
                 .is_some_and(|o| o.idle_without_session);
-            let mut result = self.process_new_http(session, shutdown).await;
+            let mut result = serve_http1(self, stream, None, shutdown).await;
             while let Some((mut stream, persistent_settings)) = result.map(|r| r.consume()) {
                 if idle_without_session
                     && !wait_for_next_request(&mut stream, persistent_settings.as_ref(), shutdown)
@@ -367,14 +348,7 @@ where
                 {
                     return None;
                 }
-                let mut session = ServerSession::new_http1(stream);
-                session.set_target_authority_wins(target_authority_wins);
-                session.set_strict_request_head(strict_request_head);
-                if let Some(persistent_settings) = persistent_settings {
-                    persistent_settings.apply_to_session(&mut session);
-                }
-
-                result = self.process_new_http(session, shutdown).await;
+                result = serve_http1(self, stream, Some(persistent_settings), shutdown).await;
             }
         }
         None
@@ -383,6 +357,43 @@ where
     async fn cleanup(&self) {
         self.http_cleanup().await;
     }
+}
+
+/// The future serving one HTTP/1 request on `stream`: the first of a connection when `reused`
+/// is `None`, else the next one with the settings the previous request left.
+///
+/// A plain function returning the boxed future, so that the session (about 700 bytes) is built
+/// straight into the box: built in the connection's future, it would take room there (twice,
+/// for the first and later requests) for the connection's whole life, idle or not.
+fn serve_http1<'a, T>(
+    app: &'a Arc<T>,
+    stream: Stream,
+    reused: Option<Option<HttpPersistentSettings>>,
+    shutdown: &'a ShutdownWatch,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<ReusedHttpStream>> + Send + 'a>>
+where
+    T: HttpServerApp + Send + Sync + 'static,
+{
+    let options = app.server_options();
+    let mut session = ServerSession::new_http1(stream);
+    session.set_target_authority_wins(options.is_some_and(|o| o.target_authority_wins));
+    session.set_strict_request_head(options.is_some_and(|o| o.strict_request_head));
+    match reused {
+        None => {
+            session.set_header_read_timeout(options.and_then(|o| o.header_read_timeout));
+            if *shutdown.borrow() {
+                // stop downstream from reusing if this service is shutting down soon
+                session.set_keepalive(None);
+            } else {
+                // default 60s
+                session.set_keepalive(Some(60));
+            }
+            session.set_keepalive_reuses_remaining(options.and_then(|o| o.keepalive_request_limit));
+        }
+        Some(Some(persistent_settings)) => persistent_settings.apply_to_session(&mut session),
+        Some(None) => {}
+    }
+    app.process_new_http(session, shutdown)
 }
 
 /// Serves an HTTP/2 connection: the handshake, then every stream as its own task.

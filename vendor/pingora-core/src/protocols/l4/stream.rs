@@ -31,7 +31,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 #[cfg(target_os = "linux")]
 use tokio::io::Interest;
-use tokio::io::{self, AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter, ReadBuf};
+use tokio::io::{self, AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+use super::lazy_writer::LazyBufWriter;
 use tokio::net::TcpStream;
 #[cfg(unix)]
 use tokio::net::UnixStream;
@@ -434,17 +436,17 @@ impl L4BufferSettings {
 ///
 /// A zero read capacity leaves the read buffer out, because [`tokio::io::BufReader`] panics on
 /// a zero capacity. Reads then go straight to the raw stream, as they did through
-/// an empty `BufReader`. [`BufWriter`] accepts a zero capacity and writes straight
+/// an empty `BufReader`. [`LazyBufWriter`] accepts a zero capacity and writes straight
 /// through.
 #[derive(Debug)]
 enum BufferedStream {
-    UnbufferedRead(BufWriter<RawStreamWrapper>),
+    UnbufferedRead(LazyBufWriter<RawStreamWrapper>),
     BufferedRead(LazyBufReader),
 }
 
 impl BufferedStream {
     fn with_capacity(read: usize, write: usize, stream: RawStreamWrapper) -> Self {
-        let writer = BufWriter::with_capacity(write, stream);
+        let writer = LazyBufWriter::with_capacity(write, stream);
         if read == 0 {
             BufferedStream::UnbufferedRead(writer)
         } else {
@@ -452,14 +454,14 @@ impl BufferedStream {
         }
     }
 
-    fn writer(&self) -> &BufWriter<RawStreamWrapper> {
+    fn writer(&self) -> &LazyBufWriter<RawStreamWrapper> {
         match self {
             BufferedStream::UnbufferedRead(writer) => writer,
             BufferedStream::BufferedRead(reader) => &reader.inner,
         }
     }
 
-    fn writer_mut(&mut self) -> &mut BufWriter<RawStreamWrapper> {
+    fn writer_mut(&mut self) -> &mut LazyBufWriter<RawStreamWrapper> {
         match self {
             BufferedStream::UnbufferedRead(writer) => writer,
             BufferedStream::BufferedRead(reader) => &mut reader.inner,
@@ -492,7 +494,7 @@ impl BufferedStream {
 /// keep the memory for the next connection that reads.
 #[derive(Debug)]
 struct LazyBufReader {
-    inner: BufWriter<RawStreamWrapper>,
+    inner: LazyBufWriter<RawStreamWrapper>,
     capacity: usize,
     buf: Option<Box<[std::mem::MaybeUninit<u8>]>>,
     /// `buf[pos..filled]` holds unread bytes (initialized).
@@ -501,7 +503,7 @@ struct LazyBufReader {
 }
 
 impl LazyBufReader {
-    fn new(capacity: usize, inner: BufWriter<RawStreamWrapper>) -> Self {
+    fn new(capacity: usize, inner: LazyBufWriter<RawStreamWrapper>) -> Self {
         LazyBufReader {
             inner,
             capacity,
@@ -591,7 +593,7 @@ impl AsyncRead for BufferedStream {
     }
 }
 
-// `BufReader` only forwards writes to the `BufWriter` under it, so write to the `BufWriter`
+// `BufReader` only forwards writes to the `LazyBufWriter` under it, so write to the `LazyBufWriter`
 // directly.
 impl AsyncWrite for BufferedStream {
     fn poll_write(
