@@ -37,6 +37,6 @@ pub use snapshot::{ObjectKind, ObjectRef, Snapshot};
 pub use table::{Backend, BackendKey, Endpoint, Route, RoutingTable};
 pub use tls::TlsCertificate;
 pub use translate::{
-    translate, BlockKey, ClassSettings, GatewayOptions, GlobalSettings, Invalid, Options, Translation,
-    Warning,
+    translate, translate_incremental, BlockKey, ClassSettings, GatewayOptions, GlobalSettings, Invalid,
+    Options, Previous, Translation, Warning,
 };

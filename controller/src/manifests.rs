@@ -14,7 +14,7 @@ mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
@@ -92,6 +92,19 @@ impl ManifestSource {
     /// (see [`Settle`]); [`Scan::next_check`] says when to call again for content still
     /// settling. Files whose bytes did not change are not parsed again.
     pub fn poll_at(&mut self, now: Instant, settle: Settle) -> Result<Scan> {
+        self.poll_renamed_at(now, settle, &BTreeSet::new())
+    }
+
+    /// [`ManifestSource::poll_at`], with `renamed`: files that were just renamed into place
+    /// and not written since (the watcher saw it). Their content is complete by construction,
+    /// so a change to them is used at once rather than after [`Settle::changed`]; a file that
+    /// lost all its objects still waits [`Settle::emptied`].
+    pub fn poll_renamed_at(
+        &mut self,
+        now: Instant,
+        settle: Settle,
+        renamed: &BTreeSet<PathBuf>,
+    ) -> Result<Scan> {
         let listed = files::list(&self.root)?;
         let mut paths: BTreeSet<PathBuf> = self.files.keys().chain(self.pending.keys()).cloned().collect();
         paths.extend(listed.iter().cloned());
@@ -121,6 +134,9 @@ impl ManifestSource {
                 scan.failed.push((path.clone(), err));
             }
             let pending = match self.pending.remove(&path) {
+                _ if renamed.contains(&path) => {
+                    Pending::new(read, live_objects, now, Settle { changed: Duration::ZERO, ..settle })
+                }
                 Some(p) if p.content == read => p,
                 _ => Pending::new(read, live_objects, now, settle),
             };

@@ -11,7 +11,7 @@ use tracing::{info, warn};
 use crate::gateway_api::{Condition, GatewayStatuses};
 use crate::publish::{Outcome, Publisher};
 use crate::snapshot::Snapshot;
-use crate::translate::{translate, Options, Warning};
+use crate::translate::{translate_incremental, Options, Previous, Warning};
 
 /// Counters about rebuilds, read by the metrics endpoint at scrape time.
 #[derive(Debug, Default)]
@@ -26,6 +26,15 @@ pub struct Stats {
     pub empty_backends: AtomicU64,
 }
 
+/// The last translation's input and output, kept for the next one.
+#[derive(Debug)]
+struct Last {
+    snapshot: Arc<Snapshot>,
+    warnings: Vec<Warning>,
+    /// The generation its table was published as (or found equal to).
+    generation: u64,
+}
+
 /// Translates and publishes snapshots with one set of class settings.
 #[derive(Debug)]
 pub struct Pipeline {
@@ -35,6 +44,8 @@ pub struct Pipeline {
     propagation: Option<Histogram>,
     /// The status of the Gateway API objects of the last translation.
     gateway_status: Mutex<Arc<GatewayStatuses>>,
+    /// What the last translation started from, for the next one to rebuild only what changed.
+    last: Mutex<Option<Last>>,
     /// Rebuild counters.
     pub stats: Stats,
 }
@@ -48,6 +59,7 @@ impl Pipeline {
             reported: Mutex::new(HashSet::new()),
             propagation: None,
             gateway_status: Mutex::new(Arc::default()),
+            last: Mutex::new(None),
             stats: Stats::default(),
         }
     }
@@ -75,18 +87,36 @@ impl Pipeline {
     /// full list is returned for callers that report them elsewhere.
     pub fn apply(
         &self,
-        snapshot: &Snapshot,
+        snapshot: Arc<Snapshot>,
         source_ok: bool,
         seen: Option<Instant>,
     ) -> (Outcome, Vec<Warning>) {
         let started = Instant::now();
-        let translation = translate(snapshot, &self.options, SystemTime::now());
+        // One rebuild at a time: each starts from the one before.
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let live = self.publisher.load();
+        // The live table is the last translation's (or equal to it) unless someone else
+        // published since: then translate everything.
+        let previous = last.as_ref().filter(|l| l.generation == live.generation).map(|l| Previous {
+            snapshot: &l.snapshot,
+            table: &live.table,
+            warnings: &l.warnings,
+        });
+        let translation = translate_incremental(previous, &snapshot, &self.options, SystemTime::now());
+        drop(live);
+        let rebuilt_hosts = translation.rebuilt_hosts;
         self.report(&translation.warnings);
         self.record_gateway_status(translation.gateway_status);
         let routes = translation.table.route_count();
         let hosts = translation.table.host_count();
         let empty = translation.table.backends_without_endpoints();
+        let warnings = translation.warnings.clone();
         let outcome = self.publisher.publish(translation.table);
+        let generation = match outcome {
+            Outcome::Swapped(g) | Outcome::Unchanged(g) => g,
+        };
+        *last = Some(Last { snapshot, warnings, generation });
+        drop(last);
         if let (Some(histogram), Some(seen)) = (&self.propagation, seen) {
             histogram.observe(seen.elapsed().as_secs_f64());
         }
@@ -100,6 +130,7 @@ impl Pipeline {
                 hosts,
                 routes,
                 warnings = translation.warnings.len(),
+                rebuilt_hosts,
                 elapsed_us = started.elapsed().as_micros() as u64,
                 "Published routing table"
             );

@@ -4,6 +4,7 @@
 //! Lookup hashes the host (exact, then single-label wildcard, then the catch-all), then checks
 //! the host's Exact paths in a hash map and its prefix paths in precedence order.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 pub use crate::backend::{Backend, BackendKey, Endpoint};
@@ -48,11 +49,29 @@ pub struct Route {
 }
 
 /// The routes of one host (or of the catch-all).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HostRoutes {
     exact: FastMap<String, Arc<Route>>,
     ordered: Vec<Arc<Route>>,
     fallback: Option<Arc<Route>>,
+}
+
+/// Routes compare by value, but a route shared with the live table (an incremental
+/// translation keeps every host it did not rebuild) is equal without looking inside.
+impl PartialEq for HostRoutes {
+    fn eq(&self, other: &Self) -> bool {
+        fn same(a: &Arc<Route>, b: &Arc<Route>) -> bool {
+            Arc::ptr_eq(a, b) || a == b
+        }
+        self.exact.len() == other.exact.len()
+            && self.exact.iter().all(|(path, a)| other.exact.get(path).is_some_and(|b| same(a, b)))
+            && self.ordered.len() == other.ordered.len()
+            && self.ordered.iter().zip(&other.ordered).all(|(a, b)| same(a, b))
+            && match (&self.fallback, &other.fallback) {
+                (Some(a), Some(b)) => same(a, b),
+                (a, b) => a.is_none() && b.is_none(),
+            }
+    }
 }
 
 impl HostRoutes {
@@ -197,6 +216,43 @@ impl RoutingTable {
                 .or_else(|| wildcard_suffix(&name).and_then(|s| self.wildcard_certificates.get(s)))
         });
         by_name.or(self.default_certificate.as_ref())
+    }
+
+    /// This table with the hosts named in `rebuilt` taken from `partial` (or removed, when
+    /// `partial` has none): their routes, certificates and `from-to-www-redirect` entries.
+    /// `*.suffix` names a wildcard host and `""` the catch-all of host-less rules. Everything
+    /// else (other hosts, the default backend and certificate, Gateway routes) is this
+    /// table's, shared, not rebuilt.
+    /// `partial` must have been translated with the same settings.
+    pub fn with_hosts_from(&self, mut partial: RoutingTable, rebuilt: &BTreeSet<String>) -> RoutingTable {
+        let wildcard = |suffix: &str| rebuilt.contains(&format!("*.{suffix}"));
+        fn merge<V: Clone>(
+            mine: &FastMap<String, V>,
+            theirs: &mut FastMap<String, V>,
+            taken: impl Fn(&str) -> bool,
+        ) -> FastMap<String, V> {
+            let mut out: FastMap<String, V> =
+                mine.iter().filter(|(k, _)| !taken(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+            out.extend(theirs.drain().filter(|(k, _)| taken(k)));
+            out
+        }
+        let exact = |host: &str| rebuilt.contains(host);
+        RoutingTable {
+            hosts: merge(&self.hosts, &mut partial.hosts, exact),
+            wildcards: merge(&self.wildcards, &mut partial.wildcards, wildcard),
+            catch_all: if rebuilt.contains("") { partial.catch_all } else { self.catch_all.clone() },
+            default_backend: self.default_backend.clone(),
+            certificates: merge(&self.certificates, &mut partial.certificates, exact),
+            wildcard_certificates: merge(
+                &self.wildcard_certificates,
+                &mut partial.wildcard_certificates,
+                wildcard,
+            ),
+            default_certificate: self.default_certificate.clone(),
+            host_redirects: merge(&self.host_redirects, &mut partial.host_redirects, exact),
+            gateways: self.gateways.clone(),
+            settings: partial.settings,
+        }
     }
 
     /// Puts routes into precedence order. Called once by translate before the table is published.

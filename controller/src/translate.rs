@@ -14,6 +14,7 @@ pub mod config_keys;
 mod endpoints;
 mod gateway;
 mod header_maps;
+mod incremental;
 mod ingress;
 mod request_rules;
 pub(crate) mod rules;
@@ -34,6 +35,7 @@ pub use class::{is_ours, ClassSettings, DEFAULT_CLASS_ANNOTATION, LEGACY_CLASS_A
 pub use endpoints::SERVICE_NAME_LABEL;
 pub use gateway::GatewayOptions;
 pub use header_maps::header_map_references;
+pub use incremental::{translate_incremental, Previous};
 pub use values::parse_bool;
 pub use warning::{Invalid, Warning};
 
@@ -63,6 +65,9 @@ pub struct Translation {
     pub warnings: Vec<Warning>,
     /// The status of the Gateway API objects Sluice serves.
     pub gateway_status: crate::gateway_api::GatewayStatuses,
+    /// `Some(n)` when only `n` hosts were rebuilt and the rest of the previous table was kept
+    /// ([`translate_incremental`]); `None` for a whole translation.
+    pub rebuilt_hosts: Option<usize>,
 }
 
 /// Builds the routing table from every Ingress that belongs to this controller.
@@ -71,11 +76,23 @@ pub struct Translation {
 /// two of them define the same host and path, the older one keeps it, as in ingress-nginx.
 /// `now` decides which certificates have expired (passed in to keep this function pure).
 pub fn translate(snapshot: &Snapshot, options: &Options, now: SystemTime) -> Translation {
+    build(snapshot, options, now, None)
+}
+
+/// [`translate`] over the Ingresses whose keys are in `only` (all when `None`); the Gateway
+/// pass runs only for a whole translation.
+fn build(
+    snapshot: &Snapshot,
+    options: &Options,
+    now: SystemTime,
+    only: Option<&HashSet<&Key>>,
+) -> Translation {
     let mut warnings = Vec::new();
     let mut ours: Vec<&Ingress> = snapshot
         .ingresses
-        .values()
-        .map(|i| &**i)
+        .iter()
+        .filter(|(key, _)| only.is_none_or(|only| only.contains(key)))
+        .map(|(_, i)| &**i)
         .filter(|i| is_ours(i, snapshot, &options.classes))
         .collect();
     ours.sort_by(|a, b| oldest_first(a, b));
@@ -112,7 +129,7 @@ pub fn translate(snapshot: &Snapshot, options: &Options, now: SystemTime) -> Tra
         builder.add(ing, annotations);
     }
     let mut translation = builder.finish();
-    if !snapshot.gateway_classes.is_empty() {
+    if only.is_none() && !snapshot.gateway_classes.is_empty() {
         // Indexed again only when Gateway API objects exist (a cluster of Ingresses pays nothing).
         let mut endpoints = endpoints::Endpoints::new(snapshot);
         translation.gateway_status = gateway::add(
@@ -131,6 +148,9 @@ pub fn translate(snapshot: &Snapshot, options: &Options, now: SystemTime) -> Tra
         translation.table.set_default_certificate(cert);
     }
     translation.table.settings = settings;
+    // One warning per object and reason, however many rules ran into it.
+    let mut seen = HashSet::new();
+    translation.warnings.retain(|w| seen.insert(w.clone()));
     translation
 }
 

@@ -1,8 +1,9 @@
 //! The manifests source: recursive multi-document reading, last-good-objects on a bad file,
 //! hidden entries skipped, and the watcher picking up a change.
 
+use std::collections::BTreeSet;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -244,4 +245,54 @@ fn an_edit_spread_over_several_files_lands_in_one_scan_and_a_busy_file_holds_not
         assert_eq!(scan.changed, step * 40 >= 250, "at +{} ms", step * 40);
     }
     assert_eq!(names(&source), ["a3", "b2"]);
+}
+
+#[test]
+fn a_file_the_watcher_saw_renamed_into_place_is_used_at_once_unless_it_lost_everything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (dir.path().join("a.yaml"), dir.path().join("b.yaml"));
+    fs::write(&a, service("a1")).expect("write");
+    fs::write(&b, service("b1")).expect("write");
+    let (mut source, t0) = loaded(dir.path());
+    let renamed: BTreeSet<PathBuf> = [a.clone()].into();
+    // Complete by construction: no settle window, even if a poll without the event saw it first.
+    fs::write(&a, service("a2")).expect("write");
+    assert!(!poll(&mut source, t0).changed);
+    let scan = source.poll_renamed_at(t0 + MS, Settle::DEFAULT, &renamed).expect("poll");
+    assert_eq!((scan.changed, scan.settling), (true, 0));
+    assert_eq!(names(&source), ["a2", "b1"]);
+    // A file the event did not name still settles.
+    fs::write(&b, service("b2")).expect("write");
+    assert!(!source.poll_renamed_at(t0 + 2 * MS, Settle::DEFAULT, &renamed).expect("poll").changed);
+    assert_eq!(names(&source), ["a2", "b1"]);
+    // Renamed in empty: still the long window before its objects are withdrawn.
+    fs::write(&a, "# emptied\n").expect("write");
+    let scan = source.poll_renamed_at(t0 + 100 * MS, Settle::DEFAULT, &renamed).expect("poll");
+    assert_eq!(scan.next_check, Some(t0 + 100 * MS + Settle::DEFAULT.emptied));
+    assert!(names(&source).contains(&"a2".to_owned()));
+}
+
+#[test]
+fn the_watcher_applies_a_rename_into_place_in_the_scan_its_event_triggers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("svc.yaml");
+    fs::write(&file, service("old")).expect("write");
+    let mut source = ManifestSource::new(dir.path());
+    source.scan().expect("scan");
+    let (tx, rx) = mpsc::channel();
+    let handle = manifests::watch(source, move |snapshot, _| {
+        let _ = tx.send(snapshot.services.keys().map(|(_, n)| n.clone()).collect::<Vec<_>>());
+    })
+    .expect("watch");
+    // Write a temporary file and let the scan its events trigger pass, then rename it in.
+    let tmp = dir.path().join(".svc.yaml.tmp");
+    fs::write(&tmp, service("new")).expect("write");
+    std::thread::sleep(Duration::from_millis(200));
+    let before = handle.scans.load(std::sync::atomic::Ordering::Relaxed);
+    fs::rename(&tmp, &file).expect("rename");
+    let names = rx.recv_timeout(Duration::from_secs(5)).expect("the change is seen");
+    let scans = handle.scans.load(std::sync::atomic::Ordering::Relaxed) - before;
+    assert_eq!(names, ["new"]);
+    // Without the rename rule, the first scan finds the bytes settling and a second uses them.
+    assert_eq!(scans, 1, "the new content landed in the first scan after the rename");
 }

@@ -6,6 +6,7 @@ mod translate {
     pub mod fixtures;
     mod gateway;
     mod hosts_and_conflicts;
+    mod incremental;
     mod paths;
     mod selection;
     mod services;

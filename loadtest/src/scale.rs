@@ -23,6 +23,8 @@ pub struct Scale {
     pub rss_mib: f64,
     /// Median time from an Ingress file edit (rename into place) to the new generation being live, in ms.
     pub edit_live_p50_ms: f64,
+    /// The 99th percentile of those edits (nearest rank), in ms.
+    pub edit_live_p99_ms: f64,
     /// Slowest of those edits, in ms.
     pub edit_live_max_ms: f64,
 }
@@ -142,6 +144,7 @@ pub fn run(sluice: &Path, run: &Path, ingresses: usize, endpoints: usize, edits:
         ready_ms,
         rss_mib,
         edit_live_p50_ms: times[times.len() / 2],
+        edit_live_p99_ms: times[(times.len() * 99).div_ceil(100) - 1],
         edit_live_max_ms: times[times.len() - 1],
     })
 }

@@ -32,10 +32,10 @@ use crate::tls::{self, SniResolver};
 fn start_manifests(dir: &Path, pipeline: &Arc<Pipeline>) -> anyhow::Result<()> {
     let mut source = ManifestSource::new(dir);
     let scan = source.scan().with_context(|| format!("reading manifests from {}", dir.display()))?;
-    pipeline.apply(&source.snapshot(), scan.failed.is_empty(), None);
+    pipeline.apply(Arc::new(source.snapshot()), scan.failed.is_empty(), None);
     let pipeline = pipeline.clone();
     manifests::watch(source, move |snapshot, scan| {
-        pipeline.apply(&snapshot, scan.failed.is_empty(), scan.seen);
+        pipeline.apply(Arc::new(snapshot), scan.failed.is_empty(), scan.seen);
     })?;
     Ok(())
 }

@@ -114,13 +114,14 @@ impl KubeSource {
                 continue;
             }
             let options = self.pipeline.options();
-            let snapshot = stores.snapshot(options.default_certificate.as_ref(), options.configmap.as_ref());
-            let (_, warnings) = self.pipeline.apply(&snapshot, true, batch.oldest.take());
+            let snapshot =
+                Arc::new(stores.snapshot(options.default_certificate.as_ref(), options.configmap.as_ref()));
+            let (_, warnings) = self.pipeline.apply(snapshot.clone(), true, batch.oldest.take());
             if ready.0.is_some() {
                 info!("First sync of every kind done; routing table live");
                 ready.fire();
             }
-            snapshots.send_replace(Arc::new(snapshot));
+            snapshots.send_replace(snapshot);
             let gateway_status = self.pipeline.gateway_status();
             gateway_statuses.send_if_modified(|current| {
                 let changed = **current != *gateway_status;

@@ -3,16 +3,19 @@
 //! rescan catches anything the events missed.
 //!
 //! Worst case from the end of a write to the table: [`MAX_DELAY`] + [`Settle::changed`] (0.3 s)
-//! for a changed file, [`MAX_DELAY`] + [`Settle::emptied`] (1.25 s) for an emptied or deleted one,
+//! for a changed file ([`QUIET`] for a file renamed into place, which is complete when it
+//! appears), [`MAX_DELAY`] + [`Settle::emptied`] (1.25 s) for an emptied or deleted one,
 //! plus translation; [`POLL`] more if the file-system events were lost.
 
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use notify::event::{AccessKind, AccessMode, EventKind};
+use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
 use notify::{RecursiveMode, Watcher};
 use tracing::{info_span, warn};
 
@@ -76,17 +79,24 @@ where
             let mut next_check: Option<Instant> = None;
             loop {
                 let wait = next_check.map_or(POLL, |t| t.saturating_duration_since(Instant::now()).min(POLL));
+                let mut renamed = BTreeSet::new();
                 match rx.recv_timeout(wait) {
-                    Ok(_) => {
+                    Ok(event) => {
                         let first = Instant::now();
-                        while first.elapsed() < MAX_DELAY && rx.recv_timeout(QUIET).is_ok() {}
+                        note_renamed(&mut renamed, event);
+                        while first.elapsed() < MAX_DELAY {
+                            match rx.recv_timeout(QUIET) {
+                                Ok(event) => note_renamed(&mut renamed, event),
+                                Err(_) => break,
+                            }
+                        }
                         seen = seen.or(Some(first));
                     }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => return,
                 }
                 counted.fetch_add(1, Ordering::Relaxed);
-                match source.poll_at(Instant::now(), Settle::DEFAULT) {
+                match source.poll_renamed_at(Instant::now(), Settle::DEFAULT, &renamed) {
                     Ok(mut scan) => {
                         next_check = scan.next_check;
                         if scan.changed || scan.failed != last_failed {
@@ -106,4 +116,27 @@ where
         })
         .map_err(|e| Error::Io { path: root, source: e })?;
     Ok(WatchHandle { thread, scans })
+}
+
+/// Keeps `renamed` up to date with one event: the files renamed into place and not written
+/// since. A rename's destination is complete the moment it appears (the writer finished the
+/// temporary file first), so it need not settle; any later event on it (a write, a new
+/// create) makes it an ordinary change again. An unreadable event forgets them all.
+fn note_renamed(renamed: &mut BTreeSet<PathBuf>, event: notify::Result<notify::Event>) {
+    let Ok(event) = event else {
+        renamed.clear();
+        return;
+    };
+    let into_place =
+        matches!(event.kind, EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)));
+    match event.paths.split_last() {
+        Some((to, _)) if into_place => {
+            renamed.insert(to.clone());
+        }
+        _ => {
+            for path in &event.paths {
+                renamed.remove(path);
+            }
+        }
+    }
 }

@@ -6,6 +6,7 @@
 //! resolved `targetPort`); for hand-written slices, a numeric `targetPort` also matches by number.
 //! An endpoint is used when `conditions.ready` is true or absent and it is not terminating.
 
+use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -26,21 +27,41 @@ pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 /// routes to the same Service port share one [`Backend`] (and one round-robin cursor).
 pub struct Endpoints<'a> {
     snapshot: &'a Snapshot,
+    /// Slices by namespace and service-name label, for the namespaces in `indexed`.
     slices: FastMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
+    /// Namespaces indexed so far: a namespace is indexed when a backend in it is first
+    /// resolved, so that translating a few Ingresses does not index every slice.
+    indexed: HashSet<String>,
     resolved: FastMap<BackendKey, Arc<Backend>>,
 }
 
 impl<'a> Endpoints<'a> {
-    /// Builds the slice index (by namespace and service-name label).
+    /// An index over the snapshot's slices, filled one namespace at a time.
     pub fn new(snapshot: &'a Snapshot) -> Self {
-        let mut slices: FastMap<(&str, &str), Vec<&EndpointSlice>> = FastMap::default();
-        for ((ns, _), slice) in &snapshot.endpoint_slices {
+        Endpoints {
+            snapshot,
+            slices: FastMap::default(),
+            indexed: HashSet::new(),
+            resolved: FastMap::default(),
+        }
+    }
+
+    /// Indexes the slices of `namespace` (by their service-name label), once.
+    fn index(&mut self, namespace: &str) {
+        if self.indexed.contains(namespace) {
+            return;
+        }
+        self.indexed.insert(namespace.to_owned());
+        let start = (namespace.to_owned(), String::new());
+        for ((ns, _), slice) in self.snapshot.endpoint_slices.range(start..) {
+            if ns != namespace {
+                break;
+            }
             let service = slice.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL));
             if let Some(service) = service {
-                slices.entry((ns.as_str(), service.as_str())).or_default().push(slice);
+                self.slices.entry((ns.as_str(), service.as_str())).or_default().push(slice);
             }
         }
-        Endpoints { snapshot, slices, resolved: FastMap::default() }
     }
 
     /// Resolves an Ingress service backend in `namespace`. Bad endpoint addresses are reported
@@ -81,12 +102,13 @@ impl<'a> Endpoints<'a> {
     }
 
     fn ready_endpoints(
-        &self,
+        &mut self,
         namespace: &str,
         service: &str,
         service_port: &ServicePort,
         warnings: &mut Vec<Warning>,
     ) -> Vec<SocketAddr> {
+        self.index(namespace);
         let mut out = Vec::new();
         let Some(slices) = self.slices.get(&(namespace, service)) else {
             return out;

@@ -415,6 +415,6 @@ impl<'a> TableBuilder<'a> {
             self.table.set_default_backend(default);
         }
         self.table.finish();
-        Translation { table: self.table, warnings: self.warnings, gateway_status: Default::default() }
+        Translation { table: self.table, warnings: self.warnings, ..Translation::default() }
     }
 }

@@ -83,6 +83,17 @@ pub fn ingress(name: &str, spec: Value) -> Value {
         "metadata": {"name": name, "namespace": "default"}, "spec": spec})
 }
 
+/// A `kubernetes.io/tls` Secret `name` in `default` with a fresh self-signed certificate for
+/// `hosts`.
+pub fn tls_secret(name: &str, hosts: &[&str]) -> Value {
+    let names: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(names).expect("params").self_signed(&key).expect("cert");
+    json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": name, "namespace": "default"},
+        "stringData": {"tls.crt": cert.pem(), "tls.key": key.serialize_pem()}})
+}
+
 /// A backend reference to Service `name` port 80.
 pub fn to(name: &str) -> Value {
     json!({"service": {"name": name, "port": {"number": 80}}})

@@ -3,16 +3,7 @@
 use serde_json::{json, Value};
 use sluice_controller::Invalid;
 
-use super::fixtures::{ingress, rule, World};
-
-fn tls_secret(name: &str, hosts: &[&str]) -> Value {
-    let names: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
-    let key = rcgen::KeyPair::generate().expect("key");
-    let cert = rcgen::CertificateParams::new(names).expect("params").self_signed(&key).expect("cert");
-    json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-        "metadata": {"name": name, "namespace": "default"},
-        "stringData": {"tls.crt": cert.pem(), "tls.key": key.serialize_pem()}})
-}
+use super::fixtures::{ingress, rule, tls_secret, World};
 
 fn config(data: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sluice", "namespace": "sys"}, "data": data})
