@@ -1,36 +1,36 @@
-//! Incremental translation: when only Ingresses changed, rebuild only the hosts they reach and
-//! keep the rest of the previous table.
+//! Incremental translation: when only Ingresses, Services or EndpointSlices changed, rebuild
+//! only the hosts the change reaches and keep the rest of the previous table.
 //!
 //! The result is the table [`translate`](super::translate) would build (a test checks this
-//! over random edits): every host is a function of the Ingresses that reach it, so the hosts
-//! an edit reaches are rebuilt from all the Ingresses that reach them, and every other host is
-//! the previous table's. An Ingress *reaches* its rule hosts, their `www.` twins
-//! (`from-to-www-redirect`), its `server-alias` names and its TLS hosts. Rebuilt hosts pull in
-//! what they share state with, until nothing new joins: the other hosts of each Ingress that
-//! reaches them (aliases copy routes across hosts) and the Ingresses with TLS or rules for
-//! their wildcard (`ssl-redirect` looks at wildcard TLS).
+//! over random edits): every host is a function of the Ingresses that reach it and of the
+//! Services they use, so the hosts a change reaches are rebuilt from all the Ingresses that
+//! reach them, and every other host is the previous table's. What an Ingress reaches is in
+//! [`reach`]. A change starts from the hosts and Services of the changed Ingresses and from the
+//! changed Services (a changed EndpointSlice changes its Service), and pulls in what shares
+//! state with them until nothing new joins: every Ingress that reaches a rebuilt host or
+//! Service, with all it reaches (aliases copy routes across hosts, and routes to one Service
+//! share one backend), and the Ingresses with TLS or rules for a rebuilt host's wildcard
+//! (`ssl-redirect` looks at wildcard TLS). The catch-all of host-less rules is the host `""`.
 //!
-//! Every host of a selected Ingress is rebuilt (the catch-all of host-less rules counts as the
-//! host `""`), so that its warnings, which name no host, are those of a whole translation.
-//!
-//! A whole translation runs instead when anything but Ingresses changed (Services, endpoints,
-//! Secrets, ConfigMaps, classes, Gateway API objects), when a changed Ingress reaches beyond
-//! its hosts (a `defaultBackend`, which may become the table's default; a wildcard TLS host,
-//! which decides `ssl-redirect` under it), and when the edit reaches a quarter of the
-//! Ingresses or more.
+//! A whole translation runs instead when anything else changed (Secrets, ConfigMaps, classes,
+//! Namespaces, Gateway API objects), when a changed Ingress reaches beyond its hosts (a
+//! `defaultBackend`, which may become the table's default; a wildcard TLS host, which decides
+//! `ssl-redirect` under it), when a rebuilt Service is some Ingress's `defaultBackend`, and
+//! when the change reaches a quarter of the Ingresses or more.
 
-use std::borrow::Cow;
+mod reach;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 
-use super::{build, translate, Options, Translation, Warning, ANNOTATION_PREFIX};
-use crate::matching::wildcard_suffix;
+use super::{build, translate, Options, Translation, Warning, SERVICE_NAME_LABEL};
 use crate::snapshot::{Key, ObjectKind, Snapshot};
 use crate::table::RoutingTable;
-use crate::FastMap;
+use reach::ReachIndex;
 
 /// What the previous translation started from and produced.
 #[derive(Debug, Clone, Copy)]
@@ -64,8 +64,6 @@ fn incremental(
 ) -> Option<Translation> {
     let before = previous.snapshot;
     let others_unchanged = same(&before.ingress_classes, &snapshot.ingress_classes)
-        && same(&before.services, &snapshot.services)
-        && same(&before.endpoint_slices, &snapshot.endpoint_slices)
         && same(&before.secrets, &snapshot.secrets)
         && same(&before.config_maps, &snapshot.config_maps)
         && same(&before.namespaces, &snapshot.namespaces)
@@ -75,26 +73,69 @@ fn incremental(
         return None;
     }
     let changed = changed_keys(&before.ingresses, &snapshot.ingresses);
-    if changed.is_empty() {
+    let changed_slices = changed_keys(&before.endpoint_slices, &snapshot.endpoint_slices);
+    let mut services = changed_keys(&before.services, &snapshot.services);
+    for key in &changed_slices {
+        let versions = [before.endpoint_slices.get(key), snapshot.endpoint_slices.get(key)];
+        services.extend(versions.into_iter().flatten().filter_map(|s| service_of(key, s)));
+    }
+    if changed.is_empty() && services.is_empty() {
         return None;
     }
-    let mut seeds = BTreeSet::new();
+    let slice_warned: HashSet<Key> = previous
+        .warnings
+        .iter()
+        .filter(|w| w.object.kind == ObjectKind::EndpointSlice)
+        .filter_map(|w| {
+            let key = (w.object.namespace.clone(), w.object.name.clone());
+            before.endpoint_slices.get(&key).and_then(|s| service_of(&key, s))
+        })
+        .collect();
+    let mut hosts = BTreeSet::new();
     for key in &changed {
         for ingress in [before.ingresses.get(key), snapshot.ingresses.get(key)].into_iter().flatten() {
-            seeds.extend(local_reach(ingress)?);
+            if !is_local(ingress) {
+                return None;
+            }
+            hosts.extend(reach::hosts(ingress));
+            // A slice warning of a Service it used may no longer hold: rebuild every route to
+            // that Service, so that the warning is given again only if it does.
+            let warned = reach::services(key, ingress).into_iter().filter(|s| slice_warned.contains(s));
+            services.extend(warned);
         }
     }
-    let index = ReachIndex::new(snapshot);
-    let (hosts, selected) = index.closure(seeds);
-    if selected.len() * 4 >= snapshot.ingresses.len().max(4) {
+    let closure = ReachIndex::new(&snapshot.ingresses).closure(hosts, services);
+    if closure.ingresses.len() * 4 >= snapshot.ingresses.len().max(4) {
         return None;
     }
-    let partial = build(snapshot, options, now, Some(&selected));
-    let table = previous.table.with_hosts_from(partial.table, &hosts);
+    // The table's default backend is kept from the previous table: not if its Service changed.
+    let default_rebuilt =
+        closure.ingresses.iter().map(|key| (key, &snapshot.ingresses[*key])).any(|(key, i)| {
+            let default =
+                i.spec.as_ref().and_then(|s| s.default_backend.as_ref()).and_then(|b| b.service.as_ref());
+            default.is_some_and(|s| closure.services.contains(&(key.0.clone(), s.name.clone())))
+        });
+    if default_rebuilt {
+        return None;
+    }
+    let partial = build(snapshot, options, now, Some(&closure.ingresses));
+    let table = previous.table.with_hosts_from(partial.table, &closure.hosts);
+    // Warnings the rebuild gives again if they still hold: those of the rebuilt and changed
+    // Ingresses, and those of the slices of rebuilt Services.
+    let slice_of_rebuilt = |key: &Key| {
+        changed_slices.contains(key)
+            || [before.endpoint_slices.get(key), snapshot.endpoint_slices.get(key)]
+                .into_iter()
+                .flatten()
+                .filter_map(|s| service_of(key, s))
+                .any(|service| closure.services.contains(&service))
+    };
     let replaced = |w: &Warning| {
-        w.object.kind == ObjectKind::Ingress && {
-            let key = (w.object.namespace.clone(), w.object.name.clone());
-            selected.contains(&key) || changed.contains(&key)
+        let key = (w.object.namespace.clone(), w.object.name.clone());
+        match w.object.kind {
+            ObjectKind::Ingress => closure.ingresses.contains(&key) || changed.contains(&key),
+            ObjectKind::EndpointSlice => slice_of_rebuilt(&key),
+            _ => false,
         }
     };
     let mut seen = HashSet::new();
@@ -106,12 +147,26 @@ fn incremental(
         .chain(partial.warnings)
         .filter(|w| seen.insert(w.clone()))
         .collect();
-    Some(Translation {
-        table,
-        warnings,
-        gateway_status: Default::default(),
-        rebuilt_hosts: Some(hosts.len()),
-    })
+    let rebuilt_hosts = Some(closure.hosts.len());
+    Some(Translation { table, warnings, gateway_status: Default::default(), rebuilt_hosts })
+}
+
+/// Whether a changed Ingress reaches only its own hosts: not with a `defaultBackend` (it may be
+/// the table's default) or a wildcard TLS host (`ssl-redirect` of every host under it depends
+/// on it).
+fn is_local(ingress: &Ingress) -> bool {
+    let Some(spec) = ingress.spec.as_ref() else {
+        return true;
+    };
+    let wildcard_tls =
+        spec.tls.iter().flatten().flat_map(|t| t.hosts.iter().flatten()).any(|h| h.starts_with("*."));
+    spec.default_backend.is_none() && !wildcard_tls
+}
+
+/// The Service a slice (keyed `key`) belongs to.
+fn service_of(key: &Key, slice: &EndpointSlice) -> Option<Key> {
+    let labels = slice.metadata.labels.as_ref()?;
+    labels.get(SERVICE_NAME_LABEL).map(|name| (key.0.clone(), name.clone()))
 }
 
 /// Whether two maps hold the same objects (the same allocation, or equal).
@@ -125,146 +180,22 @@ fn changed_keys<T: PartialEq>(a: &BTreeMap<Key, Arc<T>>, b: &BTreeMap<Key, Arc<T
     let mut out = BTreeSet::new();
     let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
     loop {
-        match (a.peek(), b.peek()) {
+        let order = match (a.peek(), b.peek()) {
             (None, None) => return out,
-            (Some((ka, _)), None) => {
-                out.insert((*ka).clone());
-                a.next();
-            }
-            (None, Some((kb, _))) => {
-                out.insert((*kb).clone());
-                b.next();
-            }
-            (Some((ka, va)), Some((kb, vb))) => match ka.cmp(kb) {
-                std::cmp::Ordering::Less => {
-                    out.insert((*ka).clone());
-                    a.next();
-                }
-                std::cmp::Ordering::Greater => {
-                    out.insert((*kb).clone());
-                    b.next();
-                }
-                std::cmp::Ordering::Equal => {
-                    if !(Arc::ptr_eq(va, vb) || va == vb) {
-                        out.insert((*ka).clone());
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some((ka, _)), Some((kb, _))) => ka.cmp(kb),
+        };
+        match order {
+            std::cmp::Ordering::Less => out.extend(a.next().map(|(k, _)| k.clone())),
+            std::cmp::Ordering::Greater => out.extend(b.next().map(|(k, _)| k.clone())),
+            std::cmp::Ordering::Equal => {
+                if let (Some((k, x)), Some((_, y))) = (a.next(), b.next()) {
+                    if !(Arc::ptr_eq(x, y) || x == y) {
+                        out.insert(k.clone());
                     }
-                    a.next();
-                    b.next();
                 }
-            },
-        }
-    }
-}
-
-/// The hosts a changed Ingress reaches, or `None` when it reaches beyond its hosts: a
-/// `defaultBackend` (it may be the table's default) or a wildcard TLS host (`ssl-redirect`
-/// of every host under it depends on it).
-fn local_reach(ingress: &Ingress) -> Option<Vec<String>> {
-    let spec = ingress.spec.as_ref()?;
-    let wildcard_tls =
-        spec.tls.iter().flatten().flat_map(|t| t.hosts.iter().flatten()).any(|h| h.starts_with("*."));
-    if spec.default_backend.is_some() || wildcard_tls {
-        return None;
-    }
-    Some(reach(ingress))
-}
-
-/// Everything an Ingress reaches (a superset is fine: it only costs rebuilding more): rule
-/// hosts (`""` for a host-less rule, the catch-all) with their `www.` twins, `server-alias`
-/// names and TLS hosts, lowercase as the table keys them.
-fn reach(ingress: &Ingress) -> Vec<String> {
-    let mut keys = Vec::new();
-    for_each_name(ingress, |name, rule| {
-        let host = name.to_ascii_lowercase();
-        if rule {
-            keys.extend(twin(&host));
-        }
-        keys.push(host);
-    });
-    keys
-}
-
-/// The `www.` twin of a host (`from-to-www-redirect`): `www.a` for `a`, `a` for `www.a`.
-fn twin(host: &str) -> Option<String> {
-    if host.is_empty() || host.starts_with("*.") {
-        return None;
-    }
-    Some(host.strip_prefix("www.").map_or_else(|| format!("www.{host}"), str::to_owned))
-}
-
-/// Calls `f` with every name an Ingress reaches as written (not lowercased), and whether it is
-/// a rule host (whose `www.` twin it reaches too).
-fn for_each_name<'i>(ingress: &'i Ingress, mut f: impl FnMut(&'i str, bool)) {
-    let Some(spec) = ingress.spec.as_ref() else {
-        return;
-    };
-    for rule in spec.rules.iter().flatten() {
-        f(rule.host.as_deref().unwrap_or(""), true);
-    }
-    let aliases = ingress.metadata.annotations.as_ref().and_then(|a| a.get(ALIAS_ANNOTATION.as_str()));
-    for alias in aliases.iter().flat_map(|v| v.split(',')).map(str::trim).filter(|a| !a.is_empty()) {
-        f(alias, false);
-    }
-    for tls in spec.tls.iter().flatten() {
-        tls.hosts.iter().flatten().for_each(|h| f(h, false));
-    }
-}
-
-static ALIAS_ANNOTATION: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("{ANNOTATION_PREFIX}server-alias"));
-
-/// Which Ingresses name each host (as a rule host, alias or TLS host), over every Ingress of
-/// the snapshot. Names are borrowed from the objects (lowercased only when they are not);
-/// `www.` twins are found at lookup time, so building it allocates little.
-struct ReachIndex<'s> {
-    by_name: FastMap<Cow<'s, str>, Vec<(&'s Key, bool)>>,
-    ingresses: &'s BTreeMap<Key, Arc<Ingress>>,
-}
-
-impl<'s> ReachIndex<'s> {
-    fn new(snapshot: &'s Snapshot) -> Self {
-        let mut by_name: FastMap<Cow<'s, str>, Vec<(&Key, bool)>> = FastMap::default();
-        by_name.reserve(snapshot.ingresses.len() * 2);
-        for (key, ingress) in &snapshot.ingresses {
-            for_each_name(ingress, |name, rule| {
-                let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-                    Cow::Owned(name.to_ascii_lowercase())
-                } else {
-                    Cow::Borrowed(name)
-                };
-                by_name.entry(name).or_default().push((key, rule));
-            });
-        }
-        ReachIndex { by_name, ingresses: &snapshot.ingresses }
-    }
-
-    /// The Ingresses that reach `host`: those naming it, those with a rule for its `www.`
-    /// twin, and those with TLS or rules for its wildcard.
-    fn reaching(&self, host: &str) -> impl Iterator<Item = &'s Key> + '_ {
-        let named = self.by_name.get(host).into_iter().flatten().map(|(k, _)| *k);
-        let twin = twin(host);
-        let by_twin = twin.and_then(|t| self.by_name.get(t.as_str())).into_iter().flatten();
-        let by_twin = by_twin.filter(|(_, rule)| *rule).map(|(k, _)| *k);
-        let wildcard = wildcard_suffix(host).filter(|_| !host.starts_with("*.")).map(|s| format!("*.{s}"));
-        let by_wildcard =
-            wildcard.and_then(|w| self.by_name.get(w.as_str())).into_iter().flatten().map(|(k, _)| *k);
-        named.chain(by_twin).chain(by_wildcard)
-    }
-
-    /// The hosts to rebuild, starting from `seeds`, and the Ingresses that reach them.
-    fn closure(&self, seeds: BTreeSet<String>) -> (BTreeSet<String>, HashSet<&'s Key>) {
-        let mut hosts = BTreeSet::new();
-        let mut selected = HashSet::new();
-        let mut queue: Vec<String> = seeds.into_iter().collect();
-        while let Some(host) = queue.pop() {
-            if !hosts.insert(host.clone()) {
-                continue;
-            }
-            let newly: Vec<&Key> = self.reaching(&host).filter(|k| selected.insert(*k)).collect();
-            for key in newly {
-                queue.extend(reach(&self.ingresses[key]).into_iter().filter(|h| !hosts.contains(h)));
             }
         }
-        (hosts, selected)
     }
 }

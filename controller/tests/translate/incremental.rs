@@ -1,13 +1,14 @@
-//! `translate_incremental` against `translate`: over random sequences of Ingress edits (hosts
-//! shared between Ingresses, aliases, `www` redirects, TLS with wildcard certificates, canaries,
-//! regex paths, conflicts, default backends, host-less rules), each incremental result, built on
-//! the previous incremental one, must equal a whole translation of the same snapshot.
+//! `translate_incremental` against `translate`: over random sequences of changes (Ingresses with
+//! hosts shared between them, aliases, `www` redirects, TLS with wildcard certificates,
+//! canaries, regex paths, conflicts, default backends, host-less rules; new endpoints, some not
+//! IP addresses; Service ports that move), each incremental result, built on the previous
+//! incremental one, must equal a whole translation of the same snapshot, table and warnings.
+//! `SLUICE_INCREMENTAL_SEEDS=N` runs more sequences than the default 12.
 
 use std::collections::HashSet;
 use std::time::SystemTime;
 
 use serde_json::{json, Value};
-use sluice_controller::snapshot::Object;
 use sluice_controller::{translate, translate_incremental, Previous, Snapshot, Translation};
 
 use super::fixtures::{ingress, tls_secret, World};
@@ -122,17 +123,38 @@ fn warnings(t: &Translation) -> HashSet<String> {
     t.warnings.iter().map(|w| format!("{}: {}", w.object, w.reason)).collect()
 }
 
-/// One random edit: change, add or delete an Ingress; rarely, change a Service (a whole
-/// translation must then run).
+/// One random edit: change, add or delete an Ingress, or change a Service or its endpoints.
 fn edit(rng: &mut Rng, snapshot: &mut Snapshot, next_name: &mut usize, age: &mut usize) {
     *age += 1 + rng.below(3);
     match rng.below(20) {
         0 => {
-            let endpoints = json!([{"addresses": [format!("10.0.0.{}", rng.below(200) + 1)]}]);
-            let slice = super::fixtures::slice("default", "s1", "s1-1", json!([{"port": 8080}]), endpoints);
+            // New endpoints for a Service, sometimes with an address that is not an IP.
+            let service = rng.pick(&["s0", "s1", "s2", "s3"]);
+            let address = if rng.chance(30) {
+                "not-an-ip".to_owned()
+            } else {
+                format!("10.0.0.{}", rng.below(200) + 1)
+            };
+            let endpoints = json!([{"addresses": [address]}]);
+            let slice = super::fixtures::slice(
+                "default",
+                service,
+                &format!("{service}-1"),
+                json!([{"port": 8080}]),
+                endpoints,
+            );
             insert(snapshot, slice);
         }
-        1..=4 => {
+        1 => {
+            // A Service's port moves (its routes answer 503 or recover).
+            let service = rng.pick(&["s0", "s1", "s2", "s3", "missing"]);
+            let port = if rng.chance(50) { 80 } else { 81 };
+            insert(
+                snapshot,
+                super::fixtures::service("default", service, json!([{"port": port, "targetPort": 8080}])),
+            );
+        }
+        2..=4 => {
             let name = format!("ing{}", *next_name);
             *next_name += 1;
             insert(snapshot, random_ingress(rng, &name, *age));
@@ -201,7 +223,7 @@ fn incremental_translation_equals_a_whole_one_over_random_edits() {
 }
 
 #[test]
-fn an_ingress_edit_rebuilds_only_its_hosts_and_shares_the_rest() {
+fn an_edit_or_new_endpoints_rebuild_only_the_hosts_they_reach_and_share_the_rest() {
     let mut world = World::new().backend("s0", &["10.0.0.1"]).backend("s1", &["10.0.0.2"]);
     for i in 0..20 {
         world = world.with(ingress(
@@ -224,13 +246,26 @@ fn an_ingress_edit_rebuilds_only_its_hosts_and_shares_the_rest() {
     assert_eq!(super::fixtures::served_by(&next, "h3.test", "/").as_deref(), Some("s1"));
     let shared = |t: &Translation| t.table.lookup("h4.test", "/").cloned().expect("route");
     assert!(std::sync::Arc::ptr_eq(&shared(&live), &shared(&next)), "an untouched host keeps its routes");
-    // A Service change is not an Ingress edit: the whole table is translated.
-    let mut changed = world.snapshot.clone();
-    changed.insert(Object::service(
-        serde_json::from_value(super::fixtures::service("default", "s0", json!([{"port": 81}])))
-            .expect("service"),
-    ));
+    // New endpoints for s1 rebuild the hosts whose routes use it, and no others.
+    let mut endpoints = world.snapshot.clone();
+    let slice = super::fixtures::slice(
+        "default",
+        "s1",
+        "s1-1",
+        json!([{"port": 8080}]),
+        json!([{"addresses": ["10.0.0.9"]}]),
+    );
+    insert(&mut endpoints, slice);
     let previous = Previous { snapshot: &world.snapshot, table: &next.table, warnings: &next.warnings };
-    let whole = translate_incremental(Some(previous), &changed, &world.options, SystemTime::now());
+    let moved = translate_incremental(Some(previous), &endpoints, &world.options, SystemTime::now());
+    assert_eq!(moved.rebuilt_hosts, Some(2));
+    let endpoint = moved.table.lookup("h3.test", "/").map(|r| r.backend.endpoints.clone()).expect("route");
+    assert_eq!(endpoint.len(), 1);
+    assert!(std::sync::Arc::ptr_eq(&shared(&next), &shared(&moved)));
+    // A Secret is not something a rebuild of some hosts can follow: the whole table is translated.
+    let mut secret = endpoints.clone();
+    insert(&mut secret, tls_secret("other", &["h5.test"]));
+    let previous = Previous { snapshot: &endpoints, table: &moved.table, warnings: &moved.warnings };
+    let whole = translate_incremental(Some(previous), &secret, &world.options, SystemTime::now());
     assert_eq!(whole.rebuilt_hosts, None);
 }
