@@ -255,6 +255,14 @@ impl RoutingTable {
         }
     }
 
+    /// Whether some certificate of the table has expired by `now_s` (seconds since the Unix
+    /// epoch): a translation at `now_s` would refuse it, so the table cannot be kept as it is.
+    pub fn has_expired_certificate(&self, now_s: i64) -> bool {
+        let mut all = self.certificates.values().chain(self.wildcard_certificates.values());
+        all.any(|c| c.not_after < now_s)
+            || self.default_certificate.as_ref().is_some_and(|c| c.not_after < now_s)
+    }
+
     /// Puts routes into precedence order. Called once by translate before the table is published.
     pub fn finish(&mut self) {
         self.hosts.values_mut().for_each(HostRoutes::finish);

@@ -13,10 +13,12 @@
 //! (`ssl-redirect` looks at wildcard TLS). The catch-all of host-less rules is the host `""`.
 //!
 //! A whole translation runs instead when anything else changed (Secrets, ConfigMaps, classes,
-//! Namespaces, Gateway API objects), when a changed Ingress reaches beyond its hosts (a
-//! `defaultBackend`, which may become the table's default; a wildcard TLS host, which decides
-//! `ssl-redirect` under it), when a rebuilt Service is some Ingress's `defaultBackend`, and
-//! when the change reaches a quarter of the Ingresses or more.
+//! Namespaces, Gateway API objects); when a certificate of the previous table has expired
+//! since, or the previous translation refused one (validity depends on the time); when a
+//! changed Ingress reaches beyond its hosts (a `defaultBackend`, which may become the table's
+//! default; a wildcard TLS host, which decides `ssl-redirect` under it); when a rebuilt Service
+//! is some Ingress's `defaultBackend`; and when the change reaches a quarter of the Ingresses
+//! or more.
 
 mod reach;
 
@@ -27,7 +29,7 @@ use std::time::SystemTime;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 
-use super::{build, translate, Options, Translation, Warning, SERVICE_NAME_LABEL};
+use super::{build, translate, Invalid, Options, Translation, Warning, SERVICE_NAME_LABEL};
 use crate::snapshot::{Key, ObjectKind, Snapshot};
 use crate::table::RoutingTable;
 use reach::ReachIndex;
@@ -69,7 +71,13 @@ fn incremental(
         && same(&before.namespaces, &snapshot.namespaces)
         && before.gateway_classes.is_empty()
         && snapshot.gateway_classes.is_empty();
-    if !others_unchanged {
+    // Certificate validity depends on the time: one that expired since is refused by a
+    // translation now, and one refused before (perhaps not valid yet) may be taken now,
+    // wherever they are used.
+    let now_s = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let refused_certificate =
+        previous.warnings.iter().any(|w| matches!(w.reason, Invalid::InvalidCertificate { .. }));
+    if !others_unchanged || refused_certificate || previous.table.has_expired_certificate(now_s) {
         return None;
     }
     let changed = changed_keys(&before.ingresses, &snapshot.ingresses);

@@ -269,3 +269,55 @@ fn an_edit_or_new_endpoints_rebuild_only_the_hosts_they_reach_and_share_the_rest
     let whole = translate_incremental(Some(previous), &secret, &world.options, SystemTime::now());
     assert_eq!(whole.rebuilt_hosts, None);
 }
+
+/// A TLS Secret for `host` valid from the start of `from` to the start of `until` (years).
+fn dated_secret(name: &str, host: &str, from: i32, until: i32) -> Value {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(vec![host.to_owned()]).expect("params");
+    params.not_before = rcgen::date_time_ymd(from, 1, 1);
+    params.not_after = rcgen::date_time_ymd(until, 1, 1);
+    let cert = params.self_signed(&key).expect("cert");
+    json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": name, "namespace": "default"},
+        "stringData": {"tls.crt": cert.pem(), "tls.key": key.serialize_pem()}})
+}
+
+#[test]
+fn certificates_that_expire_or_become_valid_between_edits_are_seen_as_a_whole_translation_sees_them() {
+    let year = |y: u64| {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs((y - 1970) * 365 * 86_400 + 86_400 * 20)
+    };
+    let tls = |name: &str, host: &str, secret: &str| {
+        ingress(
+            name,
+            json!({"tls": [{"hosts": [host], "secretName": secret}], "rules": [{"host": host, "http": {"paths": [
+                {"pathType": "Prefix", "path": "/", "backend": {"service": {"name": "s0", "port": {"number": 80}}}}]}}]}),
+        )
+    };
+    let mut world = World::new()
+        .backend("s0", &["10.0.0.1"])
+        .with(dated_secret("expiring", "a.test", 2020, 2030))
+        .with(dated_secret("future", "b.test", 2029, 2040))
+        .with(tls("a", "a.test", "expiring"))
+        .with(tls("b", "b.test", "future"));
+    for i in 0..8 {
+        world = world.with(tls(&format!("other{i}"), &format!("o{i}.test"), "none"));
+    }
+    let before = world.snapshot.clone();
+    let live = translate(&before, &world.options, year(2026));
+    assert!(
+        live.table.certificate(Some("a.test")).is_some() && live.table.certificate(Some("b.test")).is_none()
+    );
+    let world = world.with(tls("other0", "o0.test", "still-none"));
+    for now in [year(2026), year(2035)] {
+        let previous = Previous { snapshot: &before, table: &live.table, warnings: &live.warnings };
+        let incremental = translate_incremental(Some(previous), &world.snapshot, &world.options, now);
+        let whole = translate(&world.snapshot, &world.options, now);
+        assert!(incremental.table == whole.table);
+        assert_eq!(warnings(&incremental), warnings(&whole));
+    }
+    let previous = Previous { snapshot: &before, table: &live.table, warnings: &live.warnings };
+    let later = translate_incremental(Some(previous), &world.snapshot, &world.options, year(2035));
+    assert!(later.table.certificate(Some("a.test")).is_none(), "expired in 2030");
+    assert!(later.table.certificate(Some("b.test")).is_some(), "valid from 2029");
+}
