@@ -40,7 +40,6 @@ struct Last {
 pub struct Pipeline {
     publisher: Arc<Publisher>,
     options: Options,
-    reported: Mutex<HashSet<Warning>>,
     propagation: Option<Histogram>,
     /// The status of the Gateway API objects of the last translation.
     gateway_status: Mutex<Arc<GatewayStatuses>>,
@@ -56,7 +55,6 @@ impl Pipeline {
         Pipeline {
             publisher,
             options,
-            reported: Mutex::new(HashSet::new()),
             propagation: None,
             gateway_status: Mutex::new(Arc::default()),
             last: Mutex::new(None),
@@ -105,7 +103,7 @@ impl Pipeline {
         let translation = translate_incremental(previous, &snapshot, &self.options, SystemTime::now());
         drop(live);
         let rebuilt_hosts = translation.rebuilt_hosts;
-        self.report(&translation.warnings);
+        report(last.as_ref().map_or(&[], |l| l.warnings.as_slice()), &translation.warnings);
         self.record_gateway_status(translation.gateway_status);
         let routes = translation.table.route_count();
         let hosts = translation.table.host_count();
@@ -151,31 +149,39 @@ impl Pipeline {
         if **current == status {
             return;
         }
-        for gateway in status.gateways.iter().filter(|g| !current.gateways.contains(g)) {
-            let conditions = summary(&gateway.conditions);
-            let listeners: Vec<String> = gateway
-                .listeners
-                .iter()
-                .map(|l| format!("{} ({} routes; {})", l.name, l.attached_routes, summary(&l.conditions)))
-                .collect();
-            info!(gateway = %format!("{}/{}", gateway.namespace, gateway.name), addresses = ?gateway.addresses, %conditions, listeners = ?listeners, "Gateway status");
-        }
-        for route in status.http_routes.iter().filter(|r| !current.http_routes.contains(r)) {
-            for parent in &route.parents {
-                let conditions = summary(&parent.conditions);
-                info!(route = %format!("{}/{}", route.namespace, route.name), parent = %parent.parent_ref.name, section = ?parent.parent_ref.section_name, %conditions, "HTTPRoute status");
-            }
+        if tracing::enabled!(tracing::Level::INFO) {
+            log_status_changes(&current, &status);
         }
         *current = Arc::new(status);
     }
+}
 
-    fn report(&self, warnings: &[Warning]) {
-        let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
-        let current: HashSet<Warning> = warnings.iter().cloned().collect();
-        for w in current.difference(&reported) {
-            warn!(object = %w.object, reason = %w.reason, "Translation warning (the rest of the object is applied; what it names is skipped or defaulted)");
+/// Logs each Gateway, listener and route parent of `status` whose conditions are not those of
+/// `current`.
+fn log_status_changes(current: &GatewayStatuses, status: &GatewayStatuses) {
+    for gateway in status.gateways.iter().filter(|g| !current.gateways.contains(g)) {
+        let conditions = summary(&gateway.conditions);
+        let listeners: Vec<String> = gateway
+            .listeners
+            .iter()
+            .map(|l| format!("{} ({} routes; {})", l.name, l.attached_routes, summary(&l.conditions)))
+            .collect();
+        info!(gateway = %format!("{}/{}", gateway.namespace, gateway.name), addresses = ?gateway.addresses, %conditions, listeners = ?listeners, "Gateway status");
+    }
+    for route in status.http_routes.iter().filter(|r| !current.http_routes.contains(r)) {
+        for parent in &route.parents {
+            let conditions = summary(&parent.conditions);
+            info!(route = %format!("{}/{}", route.namespace, route.name), parent = %parent.parent_ref.name, section = ?parent.parent_ref.section_name, %conditions, "HTTPRoute status");
         }
-        *reported = current;
+    }
+}
+
+/// Logs the warnings of `current` that `previous` (the last translation's) did not have: each
+/// once, while it persists.
+fn report(previous: &[Warning], current: &[Warning]) {
+    let known: HashSet<&Warning> = previous.iter().collect();
+    for w in current.iter().filter(|w| !known.contains(w)) {
+        warn!(object = %w.object, reason = %w.reason, "Translation warning (the rest of the object is applied; what it names is skipped or defaulted)");
     }
 }
 

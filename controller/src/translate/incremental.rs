@@ -179,8 +179,7 @@ fn service_of(key: &Key, slice: &EndpointSlice) -> Option<Key> {
 
 /// Whether two maps hold the same objects (the same allocation, or equal).
 fn same<T: PartialEq>(a: &BTreeMap<Key, Arc<T>>, b: &BTreeMap<Key, Arc<T>>) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && (Arc::ptr_eq(va, vb) || va == vb))
+    changed_keys(a, b).is_empty()
 }
 
 /// Keys added, removed or changed between two maps (one pass over both, in key order).
