@@ -15,12 +15,15 @@ mod allocator {
     #[global_allocator]
     static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+    // The payloads only give the types their sizes.
     #[derive(Clone, Copy, Default)]
     #[repr(align(16))]
+    #[allow(dead_code)]
     struct A16([u8; 16]);
 
     #[derive(Clone, Copy, Default)]
     #[repr(align(64))]
+    #[allow(dead_code)]
     struct A64([u64; 8]);
 
     fn check<T: Copy + Default>(max: usize) {
@@ -46,5 +49,10 @@ mod allocator {
         check::<A16>(1000);
         check::<A64>(300);
         check::<(u64, u8)>(1000);
+        // Huge blocks (beyond mimalloc's large size classes) come from their own pages.
+        for len in [1 << 17, 1 << 20] {
+            let huge = vec![A16::default(); len];
+            assert_eq!(huge.as_ptr() as usize % 16, 0, "{len} x 16 bytes");
+        }
     }
 }
