@@ -208,13 +208,14 @@ pub fn drop_underscored(upstream: &mut RequestHeader) {
 /// `X-Pad`; the `Server` header, replaced by Sluice's own unless `allow-backend-server-header`;
 /// and the ConfigMap's `hide-headers`.
 pub fn hide_upstream_headers(response: &mut ResponseHeader, settings: &GlobalSettings) -> Result<()> {
-    let internal: Vec<HeaderName> = response
-        .headers
-        .keys()
-        .filter(|n| n.as_str().starts_with("x-accel-") || n.as_str() == "x-pad")
-        .cloned()
-        .collect();
-    for name in internal.iter().chain(&settings.hide_headers) {
+    let internal = |n: &&HeaderName| n.as_str().starts_with("x-accel-") || n.as_str() == "x-pad";
+    if response.headers.keys().any(|n| internal(&n)) {
+        let names: Vec<HeaderName> = response.headers.keys().filter(internal).cloned().collect();
+        for name in &names {
+            response.remove_header(name);
+        }
+    }
+    for name in &settings.hide_headers {
         response.remove_header(name);
     }
     if !settings.backend_server_header || !response.headers.contains_key(header::SERVER) {

@@ -47,11 +47,15 @@ static FAST_TIMEOUT_TO_TOKIO_THRESHOLD_SECS: AtomicU64 =
 
 fn check_clock_thread(tm: &Arc<TimerManager>) {
     if tm.should_i_start_clock() {
-        std::thread::Builder::new()
-            .name("Timer thread".into())
-            .spawn(|| TIMER_MANAGER.clock_thread())
-            .unwrap();
+        start_clock_thread();
     }
+}
+
+fn start_clock_thread() {
+    std::thread::Builder::new()
+        .name("Timer thread".into())
+        .spawn(|| TIMER_MANAGER.clock_thread())
+        .unwrap();
 }
 
 fn should_use_tokio_timeout(duration: Duration) -> bool {
@@ -91,10 +95,13 @@ pub struct FastTimeout(Duration);
 impl ToTimeout for FastTimeout {
     fn timeout(&self) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
         // The clock thread is needed only once a timer exists: a `Timeout` whose future is ready
-        // at its first poll never registers one, so the check (two clock reads) is made here
-        // rather than when the `Timeout` is created.
-        check_clock_thread(&TIMER_MANAGER);
-        Box::pin(TIMER_MANAGER.register_timer(self.0).poll())
+        // at its first poll never registers one, so the check is made here, with the clock
+        // reading the registration uses, rather than when the `Timeout` is created.
+        let (stub, start_clock) = TIMER_MANAGER.register_timer_checking_clock(self.0);
+        if start_clock {
+            start_clock_thread();
+        }
+        Box::pin(stub.poll())
     }
 
     fn create(d: Duration) -> Self {

@@ -100,7 +100,37 @@ impl Timer {
 }
 
 /// The object that holds all the timers registered to it.
+/// A timer this thread registered lately, by manager: registrations within one tick and with the
+/// same duration share a deadline (and so a timer), and [`LAST_TIMERS`] finds it without the
+/// lock and the map search.
+struct LastTimer {
+    manager: u64,
+    deadline: Time,
+    notify: Arc<Notify>,
+    fired: Arc<AtomicBool>,
+}
+
+/// How many recent timers a thread remembers: one per timeout in use at once (a proxied request
+/// waits under its client's keep-alive timeout and its upstream's read and write timeouts).
+const LAST_TIMERS_LEN: usize = 4;
+
+/// The recent timers, replaced oldest first.
+struct LastTimers {
+    timers: [Option<LastTimer>; LAST_TIMERS_LEN],
+    next: usize,
+}
+
+std::thread_local! {
+    static LAST_TIMERS: std::cell::RefCell<LastTimers> = const {
+        std::cell::RefCell::new(LastTimers { timers: [None, None, None, None], next: 0 })
+    };
+}
+
+/// Tells managers apart in [`LAST_TIMER`] (an address could be reused by a later manager).
+static NEXT_MANAGER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 pub struct TimerManager {
+    id: u64,
     // each thread insert into its local timer tree to avoid lock contention
     timers: ThreadLocal<RwLock<BTreeMap<Time, Timer>>>,
     zero: Instant, // the reference zero point of Timestamp
@@ -115,6 +145,7 @@ const DELAYS_SEC: i64 = 2; // TODO: make sure this value is larger than RESOLUTI
 impl Default for TimerManager {
     fn default() -> Self {
         TimerManager {
+            id: NEXT_MANAGER_ID.fetch_add(1, Ordering::Relaxed),
             timers: ThreadLocal::new(),
             zero: Instant::now(),
             clock_watchdog: AtomicI64::new(-DELAYS_SEC),
@@ -169,10 +200,14 @@ impl TimerManager {
     // False if the clock is already started
     // If true, the caller must start the clock thread next
     pub(crate) fn should_i_start_clock(&self) -> bool {
-        let Err(prev) = self.is_clock_running() else {
+        self.should_i_start_clock_at(Instant::now())
+    }
+
+    fn should_i_start_clock_at(&self, instant: Instant) -> bool {
+        let Err(prev) = self.is_clock_running_at(instant) else {
             return false;
         };
-        let now = Instant::now().duration_since(self.zero).as_secs() as i64;
+        let now = instant.duration_since(self.zero).as_secs() as i64;
         let res =
             self.clock_watchdog
                 .compare_exchange(prev, now, Ordering::SeqCst, Ordering::SeqCst);
@@ -181,8 +216,13 @@ impl TimerManager {
 
     // Ok(()) if clock is running (watch dog is within DELAYS_SEC of now)
     // Err(time) if watch do stopped at `time`
+    #[cfg(test)]
     pub(crate) fn is_clock_running(&self) -> Result<(), i64> {
-        let now = Instant::now().duration_since(self.zero).as_secs() as i64;
+        self.is_clock_running_at(Instant::now())
+    }
+
+    fn is_clock_running_at(&self, instant: Instant) -> Result<(), i64> {
+        let now = instant.duration_since(self.zero).as_secs() as i64;
         let prev = self.clock_watchdog.load(Ordering::SeqCst);
         if now < prev + DELAYS_SEC {
             Ok(())
@@ -195,6 +235,18 @@ impl TimerManager {
     ///
     /// When the timer expires, the [TimerStub] will be notified.
     pub fn register_timer(&self, duration: Duration) -> TimerStub {
+        self.register_timer_at(Instant::now(), duration)
+    }
+
+    /// [`Self::register_timer`], and whether the caller must start the clock thread next (as
+    /// [`Self::should_i_start_clock`]), from one reading of the clock instead of two.
+    pub(crate) fn register_timer_checking_clock(&self, duration: Duration) -> (TimerStub, bool) {
+        let instant = Instant::now();
+        let start_clock = self.should_i_start_clock_at(instant);
+        (self.register_timer_at(instant, duration), start_clock)
+    }
+
+    fn register_timer_at(&self, instant: Instant, duration: Duration) -> TimerStub {
         if self.is_paused_for_fork() {
             // Return a dummy TimerStub that will trigger right away.
             // This is fine assuming pause_for_fork() is called right before fork().
@@ -205,7 +257,35 @@ impl TimerManager {
             timer.fire();
             return timer.subscribe();
         }
-        let now: Time = (Instant::now() + duration - self.zero).into();
+        let now: Time = (instant + duration - self.zero).into();
+        let cached = LAST_TIMERS.with(|last| {
+            last.borrow()
+                .timers
+                .iter()
+                .flatten()
+                .find(|t| t.manager == self.id && t.deadline == now)
+                .map(|t| TimerStub(t.notify.clone(), t.fired.clone()))
+        });
+        if let Some(stub) = cached {
+            return stub;
+        }
+        let stub = self.register_deadline(now);
+        LAST_TIMERS.with(|last| {
+            let mut last = last.borrow_mut();
+            let slot = last.next;
+            last.timers[slot] = Some(LastTimer {
+                manager: self.id,
+                deadline: now,
+                notify: stub.0.clone(),
+                fired: stub.1.clone(),
+            });
+            last.next = (slot + 1) % LAST_TIMERS_LEN;
+        });
+        stub
+    }
+
+    /// The timer for `now` in this thread's tree, created if there is none.
+    fn register_deadline(&self, now: Time) -> TimerStub {
         {
             let timers = self.timers.get_or(|| RwLock::new(BTreeMap::new())).read();
             if let Some(t) = timers.get(&now) {
@@ -251,6 +331,24 @@ impl TimerManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recent_timers_are_shared_within_one_manager_only() {
+        let a = TimerManager::new();
+        let b = TimerManager::new();
+        let instant = Instant::now();
+        let d = Duration::from_secs(1);
+        let a1 = a.register_timer_at(instant, d);
+        let a2 = a.register_timer_at(instant, d);
+        assert!(Arc::ptr_eq(&a1.0, &a2.0), "same deadline, same timer");
+        let later = a.register_timer_at(instant, d * 2);
+        assert!(!Arc::ptr_eq(&a1.0, &later.0), "another deadline, another timer");
+        let b1 = b.register_timer_at(instant, d);
+        assert!(!Arc::ptr_eq(&a1.0, &b1.0), "another manager, another timer");
+        // Remembered timers are found again after others are registered in between.
+        let a3 = a.register_timer_at(instant, d);
+        assert!(Arc::ptr_eq(&a1.0, &a3.0));
+    }
 
     #[test]
     fn test_round() {
