@@ -9,18 +9,25 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::AccessEntry;
 use sluice_controller::addr_text::{push_ip, push_socket_addr};
 
+/// `,"name":"`, the text before a string field's value, as one literal: one copy per field.
+macro_rules! key {
+    ($name:literal) => {
+        concat!(",\"", $name, "\":\"").as_bytes()
+    };
+}
+
 /// Appends `entry`, stamped `now`, as one JSON line (with its newline) to `out`.
 pub fn format(entry: &AccessEntry<'_>, now: SystemTime, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"timestamp\":\"");
     timestamp(now, out);
     out.extend_from_slice(b"\",\"level\":\"INFO\"");
     if let Some(ip) = entry.remote_addr {
-        field(out, "remote_addr", |out| push_ip(out, ip));
+        field(out, key!("remote_addr"), |out| push_ip(out, ip));
     }
-    string_field(out, "request_id", entry.request_id);
-    string_field(out, "method", entry.method);
-    string_field(out, "host", entry.host);
-    string_field(out, "uri", entry.uri);
+    string_field(out, key!("request_id"), entry.request_id);
+    string_field(out, key!("method"), entry.method);
+    string_field(out, key!("host"), entry.host);
+    string_field(out, key!("uri"), entry.uri);
     out.extend_from_slice(b",\"status\":");
     integer(out, entry.status);
     out.extend_from_slice(b",\"request_time\":");
@@ -32,16 +39,16 @@ pub fn format(entry: &AccessEntry<'_>, now: SystemTime, out: &mut Vec<u8>) {
     out.extend(std::iter::repeat_n(b'0', 6 - digits.len()));
     out.extend_from_slice(digits);
     if let Some(addr) = entry.upstream {
-        field(out, "upstream_addr", |out| push_socket_addr(out, addr));
+        field(out, key!("upstream_addr"), |out| push_socket_addr(out, addr));
     }
-    string_field(out, "namespace", entry.namespace);
-    string_field(out, "ingress", entry.ingress);
-    string_field(out, "service", entry.service);
-    string_field(out, "route_target", entry.target);
+    string_field(out, key!("namespace"), entry.namespace);
+    string_field(out, key!("ingress"), entry.ingress);
+    string_field(out, key!("service"), entry.service);
+    string_field(out, key!("route_target"), entry.target);
     out.extend_from_slice(b",\"attempts\":");
     integer(out, entry.attempts);
     if let Some(error) = &entry.error {
-        string_field(out, "error", error);
+        string_field(out, key!("error"), error);
     }
     out.extend_from_slice(b",\"target\":\"access\"}\n");
 }
@@ -50,16 +57,14 @@ fn integer(out: &mut Vec<u8>, n: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
-/// `,"name":"value"` with the value escaped as JSON requires.
-fn string_field(out: &mut Vec<u8>, name: &str, value: &str) {
-    field(out, name, |out| escaped(value, out));
+/// `,"name":"value"` with the value escaped as JSON requires; `key` is `,"name":"` ([`key!`]).
+fn string_field(out: &mut Vec<u8>, key: &[u8], value: &str) {
+    field(out, key, |out| escaped(value, out));
 }
 
 /// `,"name":"…"` with `write` writing the value (which must need no escaping, or escape it).
-fn field(out: &mut Vec<u8>, name: &str, write: impl FnOnce(&mut Vec<u8>)) {
-    out.extend_from_slice(b",\"");
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\":\"");
+fn field(out: &mut Vec<u8>, key: &[u8], write: impl FnOnce(&mut Vec<u8>)) {
+    out.extend_from_slice(key);
     write(out);
     out.push(b'"');
 }
