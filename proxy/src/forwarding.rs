@@ -194,28 +194,28 @@ pub fn new_request_id() -> String {
 /// underscore in their name are not passed on (CGI-style frameworks would read `X_Real_IP` as
 /// `X-Real-IP`).
 pub fn drop_underscored(upstream: &mut RequestHeader) {
-    let underscored = |n: &&HeaderName| n.as_str().as_bytes().contains(&b'_');
-    if !upstream.headers.keys().any(|n| underscored(&n)) {
-        return;
-    }
-    let names: Vec<HeaderName> = upstream.headers.keys().filter(underscored).cloned().collect();
-    for name in names {
+    for name in names_where(&upstream.headers, |n| n.as_str().as_bytes().contains(&b'_')) {
         upstream.remove_header(&name);
     }
+}
+
+/// The names in `headers` that `pred` picks, to remove. Most messages have none, and a first
+/// pass that only asks whether any matches costs less than collecting (about 150 instructions
+/// per request over the two callers, `sluice-loadtest ir`).
+fn names_where(headers: &http::HeaderMap, pred: impl Fn(&HeaderName) -> bool) -> Vec<HeaderName> {
+    if !headers.keys().any(&pred) {
+        return Vec::new();
+    }
+    headers.keys().filter(|n| pred(n)).cloned().collect()
 }
 
 /// What nginx never passes from an upstream response: its `X-Accel-*` control headers and
 /// `X-Pad`; the `Server` header, replaced by Sluice's own unless `allow-backend-server-header`;
 /// and the ConfigMap's `hide-headers`.
 pub fn hide_upstream_headers(response: &mut ResponseHeader, settings: &GlobalSettings) -> Result<()> {
-    let internal = |n: &&HeaderName| n.as_str().starts_with("x-accel-") || n.as_str() == "x-pad";
-    if response.headers.keys().any(|n| internal(&n)) {
-        let names: Vec<HeaderName> = response.headers.keys().filter(internal).cloned().collect();
-        for name in &names {
-            response.remove_header(name);
-        }
-    }
-    for name in &settings.hide_headers {
+    let internal =
+        names_where(&response.headers, |n| n.as_str().starts_with("x-accel-") || n.as_str() == "x-pad");
+    for name in internal.iter().chain(&settings.hide_headers) {
         response.remove_header(name);
     }
     if !settings.backend_server_header || !response.headers.contains_key(header::SERVER) {

@@ -122,7 +122,7 @@ struct LastTimers {
 
 std::thread_local! {
     static LAST_TIMERS: std::cell::RefCell<LastTimers> = const {
-        std::cell::RefCell::new(LastTimers { timers: [None, None, None, None], next: 0 })
+        std::cell::RefCell::new(LastTimers { timers: [const { None }; LAST_TIMERS_LEN], next: 0 })
     };
 }
 
